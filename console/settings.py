@@ -1,0 +1,178 @@
+"""Every setting of the console and the sync, in one place.
+
+A setting is read from the environment first, then from `.streamlit/secrets.toml`
+(same upper-case name, top level). A malformed value stops the program at start
+with a message naming the setting and how to set it; a secret's value is never
+part of any message or repr.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRETS_FILE = ROOT / ".streamlit" / "secrets.toml"
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed. The message names it and says how to fix it."""
+
+    def __init__(self, name: str, problem: str, how: str = "") -> None:
+        self.name = name
+        how = how or (
+            f"set the environment variable {name} or add `{name} = ...` to "
+            f".streamlit/secrets.toml (see .streamlit/secrets.toml.example)"
+        )
+        super().__init__(f"Setting {name} {problem}: {how}.")
+
+
+def _text(name: str, raw: Any) -> str:
+    return str(raw).strip()
+
+
+def _int(minimum: int) -> Callable[[str, Any], int]:
+    def parse(name: str, raw: Any) -> int:
+        try:
+            value = int(str(raw).strip())
+        except ValueError:
+            raise SettingsError(name, "is not a whole number") from None
+        if value < minimum:
+            raise SettingsError(name, f"must be at least {minimum}")
+        return value
+
+    return parse
+
+
+def _bool(name: str, raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off"}:
+        return False
+    raise SettingsError(name, "is not true or false")
+
+
+def _path(name: str, raw: Any) -> Path:
+    path = Path(str(raw).strip()).expanduser()
+    return path if path.is_absolute() else ROOT / path
+
+
+def _choice(*allowed: str) -> Callable[[str, Any], str]:
+    def parse(name: str, raw: Any) -> str:
+        value = str(raw).strip().lower()
+        if value not in allowed:
+            raise SettingsError(name, f"must be one of {', '.join(allowed)}")
+        return value
+
+    return parse
+
+
+def _api_base(name: str, raw: Any) -> str:
+    value = str(raw).strip().rstrip("/")
+    if not value.startswith(("http://", "https://")):
+        raise SettingsError(name, "must be a URL starting with http:// or https://")
+    return value
+
+
+def _setting(default: Any = None, parse: Callable[[str, Any], Any] = _text, secret: bool = False) -> Any:
+    return field(default=default, metadata={"parse": parse, "secret": secret})
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Storage
+    billing_db: Path = _setting(ROOT / "data" / "billing.duckdb", _path)
+    ops_db: Path = _setting(ROOT / "data" / "ops.sqlite3", _path)
+    users_file: Path = _setting(ROOT / "data" / "users.yaml", _path)
+    # Staff login
+    cookie_key: str | None = _setting(secret=True)
+    cookie_name: str = _setting("billing_console_auth")
+    cookie_expiry_hours: int = _setting(10, _int(1))
+    login_max_failures: int = _setting(5, _int(1))
+    login_window_minutes: int = _setting(15, _int(1))
+    login_lockout_minutes: int = _setting(15, _int(1))
+    # Stripe
+    stripe_api_key: str | None = _setting(secret=True)
+    stripe_sync_api_key: str | None = _setting(secret=True)
+    stripe_portal_api_key: str | None = _setting(secret=True)
+    stripe_api_base: str | None = _setting(None, _api_base)
+    # Portal links
+    portal_return_url: str = _setting("https://example.com/account")
+    portal_configuration: str | None = _setting()
+    portal_after_expiration: bool = _setting(True, _bool)
+    portal_retention_coupon: str | None = _setting()
+    portal_links_per_hour: int = _setting(30, _int(1))
+    # Mail
+    smtp_host: str | None = _setting()
+    smtp_port: int = _setting(587, _int(1))
+    smtp_security: str = _setting("starttls", _choice("starttls", "tls", "none"))
+    smtp_user: str | None = _setting()
+    smtp_password: str | None = _setting(secret=True)
+    smtp_ca_file: Path | None = _setting(None, _path)
+    mail_from: str = _setting("billing@example.com")
+    company_name: str = _setting("Example SaaS")
+    outbox_dir: Path = _setting(ROOT / "data" / "outbox", _path)
+    # Freshness
+    freshness_warn_minutes: int = _setting(60, _int(1))
+
+    def __repr__(self) -> str:
+        shown = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.metadata["secret"] and value:
+                value = "<set>"
+            shown.append(f"{f.name}={value!r}")
+        return f"Settings({', '.join(shown)})"
+
+    @property
+    def sync_api_key(self) -> str | None:
+        return self.stripe_sync_api_key or self.stripe_api_key
+
+    @property
+    def portal_api_key(self) -> str | None:
+        return self.stripe_portal_api_key or self.stripe_api_key
+
+    def required(self, name: str) -> Any:
+        """The value of setting `name` (field name), or SettingsError when unset."""
+        value = getattr(self, name)
+        if value in (None, ""):
+            raise SettingsError(name.upper(), "is not set")
+        return value
+
+
+def read_secrets_file(path: Path = SECRETS_FILE) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        # The parser's message may quote the offending line, which can hold a secret.
+        raise SettingsError(
+            "secrets.toml", f"is not valid TOML (line {getattr(exc, 'lineno', '?')})", f"fix {path}"
+        ) from None
+
+
+def load_settings(
+    env: Mapping[str, str] | None = None, secrets: Mapping[str, Any] | None = None
+) -> Settings:
+    """Settings from `env` (default os.environ) over `secrets` (default secrets.toml)."""
+    env = os.environ if env is None else env
+    secrets = read_secrets_file() if secrets is None else secrets
+    values: dict[str, Any] = {}
+    for f in fields(Settings):
+        name = f.name.upper()
+        raw = env.get(name)
+        if raw is None or raw == "":
+            raw = secrets.get(name)
+        if raw is None or raw == "":
+            continue
+        values[f.name] = f.metadata["parse"](name, raw)
+    return Settings(**values)
