@@ -147,7 +147,9 @@ class Settings:
         return value
 
 
-def read_secrets_file(path: Path = SECRETS_FILE) -> dict[str, Any]:
+def read_secrets_file(path: Path | None = None) -> dict[str, Any]:
+    """The secrets file: CONSOLE_SECRETS_FILE if set (tests point it elsewhere), else the default."""
+    path = path or Path(os.environ.get("CONSOLE_SECRETS_FILE") or SECRETS_FILE)
     if not path.exists():
         return {}
     try:
@@ -160,9 +162,7 @@ def read_secrets_file(path: Path = SECRETS_FILE) -> dict[str, Any]:
         ) from None
 
 
-def load_settings(
-    env: Mapping[str, str] | None = None, secrets: Mapping[str, Any] | None = None
-) -> Settings:
+def load_settings(env: Mapping[str, str] | None = None, secrets: Mapping[str, Any] | None = None) -> Settings:
     """Settings from `env` (default os.environ) over `secrets` (default secrets.toml)."""
     env = os.environ if env is None else env
     secrets = read_secrets_file() if secrets is None else secrets

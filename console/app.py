@@ -1,0 +1,54 @@
+"""Entry point: `streamlit run console/app.py`.
+
+Sign-in gate first; then a navigation built from the pages the user's role may
+open (console/access.py). Each page checks the role again on its own.
+"""
+
+import sys
+from pathlib import Path
+
+# `streamlit run console/app.py` puts console/ on sys.path, not the repository root.
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import streamlit as st  # noqa: E402
+
+from console import access, auth  # noqa: E402
+from console.settings import SettingsError, load_settings  # noqa: E402
+
+st.set_page_config(page_title="Billing console", page_icon=":material/payments:", layout="wide")
+
+try:
+    settings = load_settings()
+    auth.check_cookie_key(settings.cookie_key)
+except SettingsError as problem:
+    st.error(f"The console cannot start. {problem}")
+    st.stop()
+
+gate = auth.SignInGate(settings)
+staff = gate.signed_in_staff()
+if staff is None:
+    st.stop()
+
+with st.sidebar:
+    st.caption("Signed in as")
+    st.text(f"{staff.name} ({staff.role})")
+    if st.button("Sign out", icon=":material/logout:"):
+        gate.sign_out(staff)
+        st.rerun()
+
+navigation = st.navigation(
+    [
+        st.Page(
+            page.path,
+            title=page.title,
+            icon=page.icon,
+            url_path=page.key,
+            default=page.key == "home",
+            visibility="hidden" if page.hidden else "visible",
+        )
+        for page in access.pages_for(staff.role)
+    ]
+)
+navigation.run()

@@ -1,0 +1,170 @@
+"""The sign-in gate: streamlit-authenticator for credentials and the cookie, plus
+what the library lacks (see issue 9): a cookie key check, revocable sessions
+(console/sessions.py) and time-windowed throttling per username and client
+address (console/throttle.py).
+
+The form is ours, not the library's `login()` widget, because throttling must
+refuse an attempt before the password is checked; the library still checks the
+bcrypt hash and signs and reads the cookie.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import streamlit as st
+import streamlit_authenticator as stauth
+
+from console import sessions, staff, throttle
+from console.access import ROLES, StaffUser
+from console.settings import Settings, SettingsError
+
+log = logging.getLogger(__name__)
+
+# streamlit-authenticator's default cookie key: a token signed with it is forgeable by anyone.
+LIBRARY_DEFAULT_KEY = "some_key"
+MIN_KEY_BYTES = 32
+MAKE_KEY_HINT = 'make one with: python -c "import secrets; print(secrets.token_urlsafe(48))"'
+
+
+def check_cookie_key(key: str | None) -> str:
+    """The cookie key if it is fit to sign sessions; SettingsError otherwise."""
+    if not key:
+        raise SettingsError("COOKIE_KEY", "is not set", f"{MAKE_KEY_HINT}, then set COOKIE_KEY")
+    if key == LIBRARY_DEFAULT_KEY:
+        raise SettingsError("COOKIE_KEY", "is the library's published default", MAKE_KEY_HINT)
+    if len(key.encode()) < MIN_KEY_BYTES or _entropy_bits(key) < MIN_KEY_BYTES * 4:
+        raise SettingsError(
+            "COOKIE_KEY",
+            f"is too short or too regular (at least {MIN_KEY_BYTES} random bytes)",
+            MAKE_KEY_HINT,
+        )
+    return key
+
+
+def _entropy_bits(text: str) -> float:
+    """Shannon estimate of a string's total entropy: catches 'aaaa...' keys of the right length."""
+    counts = Counter(text)
+    return -sum(n * math.log2(n / len(text)) for n in counts.values())
+
+
+def _authenticator(settings: Settings, credentials: dict) -> stauth.Authenticate:
+    # A dict, not the file path: given a path, the library rewrites the users file on every login.
+    return stauth.Authenticate(
+        credentials,
+        cookie_name=settings.cookie_name,
+        cookie_key=check_cookie_key(settings.cookie_key),
+        cookie_expiry_days=settings.cookie_expiry_hours / 24,
+        auto_hash=False,
+        login_sleep_time=0,
+    )
+
+
+def _limits(settings: Settings) -> throttle.LoginLimits:
+    return throttle.LoginLimits(
+        max_failures=settings.login_max_failures,
+        window=timedelta(minutes=settings.login_window_minutes),
+        lockout=timedelta(minutes=settings.login_lockout_minutes),
+    )
+
+
+def client_address() -> str:
+    address = st.context.ip_address
+    # None without a browser connection (AppTest, scripts): all such clients share one bucket.
+    return address if isinstance(address, str) and address else "unknown"
+
+
+def _staff_from(credentials: dict, username: str) -> StaffUser | None:
+    entry = credentials["usernames"].get(username)
+    if not entry or staff.role_of(entry) not in ROLES:
+        return None
+    return StaffUser(username=username, name=entry.get("name") or username, role=staff.role_of(entry))
+
+
+class SignInGate:
+    """One per script run: the library's cookie manager is a component that may render once."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.credentials = staff.read_credentials(settings.users_file)
+        self.authenticator = _authenticator(settings, self.credentials)
+
+    def signed_in_staff(self) -> StaffUser | None:
+        """The staff user of this browser session, after checking the server-side session record.
+
+        Renders the sign-in form and returns None when nobody is signed in.
+        """
+        ops_db = self.settings.ops_db
+        current = st.session_state.get("staff")
+        expires_at = st.session_state.get("staff_session_expires")
+        if isinstance(current, StaffUser) and expires_at is not None:
+            user = _staff_from(self.credentials, current.username)
+            live = sessions.session_is_live(ops_db, current.username, expires_at)
+            if user is not None and user.role == current.role and live:
+                return user
+            self._forget()
+            st.warning("Your session has ended. Please sign in again.")
+        else:
+            token = self.authenticator.cookie_controller.get_cookie()
+            if token and sessions.session_is_live(ops_db, token["username"], token["exp_date"]):
+                user = _staff_from(self.credentials, token["username"])
+                if user is not None:
+                    _remember(user, token["exp_date"])
+                    return user
+        self._sign_in_form()
+        return None
+
+    def _sign_in_form(self) -> None:
+        with st.form("sign_in"):
+            st.subheader("Sign in to the billing console")
+            username = st.text_input("Username", autocomplete="username").strip().lower()
+            password = st.text_input("Password", type="password", autocomplete="current-password")
+            submitted = st.form_submit_button("Sign in")
+        if not submitted:
+            return
+        if not username or not password:
+            st.error("Enter your username and password.")
+            return
+        ops_db, client = self.settings.ops_db, client_address()
+        until = throttle.locked_until(ops_db, username, client, _limits(self.settings))
+        if until is not None:
+            minutes = max(1, math.ceil((until - datetime.now(UTC)).total_seconds() / 60))
+            st.error(
+                f"Too many failed sign-ins. Try again in {minutes} minute(s), or ask an admin to unlock."
+            )
+            return
+        if not self.authenticator.authentication_controller.login(username, password):
+            throttle.record_failure(ops_db, username, client)
+            log.warning("failed sign-in for %r from %s", username, client)
+            st.session_state["authentication_status"] = None
+            st.error("Wrong username or password.")
+            return
+        user = _staff_from(self.credentials, username)
+        if user is None:
+            st.error("This account has no role; ask an admin to set one.")
+            return
+        cookies = self.authenticator.cookie_controller
+        cookies.set_cookie()
+        expires_at = cookies.cookie_model.exp_date
+        sessions.record_session(ops_db, username, expires_at)
+        _remember(user, expires_at)
+        st.rerun()
+
+    def sign_out(self, user: StaffUser) -> None:
+        """End this user's sessions everywhere (every browser, copied cookies included)."""
+        sessions.revoke_sessions(self.settings.ops_db, user.username)
+        self._forget()
+        st.session_state["logout"] = True
+
+    def _forget(self) -> None:
+        for key in ("staff", "staff_session_expires", "authentication_status", "username", "name", "roles"):
+            st.session_state.pop(key, None)
+        self.authenticator.cookie_controller.delete_cookie()
+
+
+def _remember(user: StaffUser, expires_at: float) -> None:
+    st.session_state["staff"] = user
+    st.session_state["staff_session_expires"] = expires_at

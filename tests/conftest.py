@@ -1,0 +1,185 @@
+"""Shared fixtures: isolated settings, staff accounts, the sandbox, a running console, a browser.
+
+Every test runs with its own data folder: settings come from environment
+variables only (CONSOLE_SECRETS_FILE points at nothing), so a developer's
+.streamlit/secrets.toml never leaks in.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-output"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+STAFF_PASSWORDS = {"sam": "support-pass-123", "fiona": "finance-pass-123", "ada": "admin-pass-1234"}
+STAFF_ROLES = {"sam": "support", "fiona": "finance", "ada": "admin"}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def staff_users_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A users file with one account per role (bcrypt is slow: made once)."""
+    from console import staff
+
+    path = tmp_path_factory.mktemp("staff") / "users.yaml"
+    for username, role in STAFF_ROLES.items():
+        staff.add_account(
+            path,
+            username,
+            f"{username.title()} Tester",
+            f"{username}@example.com",
+            role,
+            STAFF_PASSWORDS[username],
+        )
+    return path
+
+
+@pytest.fixture
+def console_env(tmp_path: Path, staff_users_file: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Environment of an isolated console: own data folder, users, cookie key; no SMTP, no Stripe."""
+    users = tmp_path / "users.yaml"
+    shutil.copy(staff_users_file, users)
+    env = {
+        "CONSOLE_SECRETS_FILE": str(tmp_path / "no-secrets.toml"),
+        "BILLING_DB": str(tmp_path / "billing.duckdb"),
+        "OPS_DB": str(tmp_path / "ops.sqlite3"),
+        "USERS_FILE": str(users),
+        "COOKIE_KEY": secrets.token_urlsafe(48),
+        "OUTBOX_DIR": str(tmp_path / "outbox"),
+    }
+    for name in list(os.environ):
+        if name.startswith(("STRIPE_", "SMTP_", "PORTAL_", "MAIL_")):
+            monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env
+
+
+@pytest.fixture
+def app_as(console_env: dict[str, str]) -> Callable[..., object]:
+    """An AppTest of the console (or of one page file) with `role` already signed in.
+
+    The sign-in is real on the server side: a session row is recorded in the ops
+    store, exactly as the sign-in form does, and the app checks it on every run.
+    """
+    from streamlit.testing.v1 import AppTest
+
+    from console import sessions
+    from console.access import StaffUser
+    from console.settings import load_settings
+
+    def make(role: str | None, script: str = "console/app.py", timeout: float = 30) -> AppTest:
+        at = AppTest.from_file(str(ROOT / script), default_timeout=timeout)
+        if role is not None:
+            username = next(name for name, r in STAFF_ROLES.items() if r == role)
+            expires_at = time.time() + 3600
+            sessions.record_session(load_settings().ops_db, username, expires_at)
+            at.session_state["staff"] = StaffUser(username, f"{username.title()} Tester", role)
+            at.session_state["staff_session_expires"] = expires_at
+        return at
+
+    return make
+
+
+# --- the sandbox: a local Stripe-compatible API over a generated account -------------
+
+
+@pytest.fixture(scope="session")
+def sandbox_account(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from sandbox.generate import generate_account
+
+    out = tmp_path_factory.mktemp("sandbox-account")
+    generate_account(out, customers=60, months=24, seed=7)
+    return out
+
+
+@pytest.fixture(scope="session")
+def sandbox(sandbox_account: Path) -> Iterator[object]:
+    from sandbox.testing import running_sandbox
+
+    with running_sandbox(sandbox_account) as handle:
+        yield handle
+
+
+# --- a real console server and a real browser -----------------------------------------
+
+
+def browser_or_skip() -> Path:
+    """Chromium's path; a skip with a message locally, a failure in CI, when it is missing."""
+    if CHROMIUM.exists():
+        return CHROMIUM
+    message = (
+        f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium) to run browser tests"
+    )
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture
+def browser() -> Iterator[object]:
+    executable = browser_or_skip()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=str(executable), args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def console_server(console_env: dict[str, str]) -> Iterator[str]:
+    """`streamlit run console/app.py` on a free loopback port, with the test's settings."""
+    port = free_port()
+    log_path = ARTIFACTS / f"console-{port}.log"
+    log_path.parent.mkdir(exist_ok=True)
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable, "-m", "streamlit", "run", str(ROOT / "console" / "app.py"),
+                "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
+            ],
+            cwd=ROOT, env={**os.environ, **console_env}, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"console did not start, see {log_path}") from None
+                time.sleep(0.3)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
