@@ -1,0 +1,129 @@
+"""`make demo`: the console on a synthetic Stripe account, with no Stripe account or SMTP server.
+
+Everything lives under data/demo/ and is made once; a second run reuses it and
+only starts the servers (plus a cheap incremental sync):
+
+1. a generated account (python -m sandbox generate), served by the sandbox API on 127.0.0.1;
+2. a sync of that account into the demo warehouse (python -m sync);
+3. a cookie key and one staff user per role, with generated passwords, printed;
+4. the console on http://127.0.0.1:8501 (emails go to data/demo/outbox as .eml files).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO = ROOT / "data" / "demo"
+ACCOUNT = DEMO / "account"
+SANDBOX_PORT = int(os.environ.get("DEMO_SANDBOX_PORT", "12111"))
+CONSOLE_PORT = int(os.environ.get("DEMO_CONSOLE_PORT", "8501"))
+DEMO_CUSTOMERS = os.environ.get("DEMO_CUSTOMERS", "2000")
+# The sandbox accepts any well-formed test key; this one exists only on this machine.
+SANDBOX_KEY = "sk_test_sandbox_demo"
+ROLES = {"support": "Sam Support", "finance": "Fiona Finance", "admin": "Ada Admin"}
+
+
+def python(*args: str, env: dict[str, str] | None = None) -> None:
+    subprocess.run([sys.executable, *args], cwd=ROOT, env=env, check=True)
+
+
+def demo_env() -> dict[str, str]:
+    key_file = DEMO / "cookie_key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_urlsafe(48))
+        key_file.chmod(0o600)
+    return {
+        **os.environ,
+        "CONSOLE_SECRETS_FILE": str(DEMO / "no-secrets.toml"),
+        "BILLING_DB": str(DEMO / "billing.duckdb"),
+        "OPS_DB": str(DEMO / "ops.sqlite3"),
+        "USERS_FILE": str(DEMO / "users.yaml"),
+        "OUTBOX_DIR": str(DEMO / "outbox"),
+        "COOKIE_KEY": key_file.read_text().strip(),
+        "STRIPE_API_KEY": SANDBOX_KEY,
+        "STRIPE_API_BASE": f"http://127.0.0.1:{SANDBOX_PORT}",
+        "PORTAL_RETURN_URL": f"http://127.0.0.1:{CONSOLE_PORT}/",
+        "COMPANY_NAME": "Demo SaaS",
+        "MAIL_FROM": "billing@demo.invalid",
+    }
+
+
+def ensure_staff(env: dict[str, str]) -> list[str]:
+    """One user per role; passwords generated on the first run and kept in data/demo/logins.txt."""
+    logins = DEMO / "logins.txt"
+    if not logins.exists():
+        lines = []
+        for role, name in ROLES.items():
+            password = secrets.token_urlsafe(12)
+            subprocess.run(
+                [sys.executable, "-m", "console.users", "add", role, "--role", role, "--name", name,
+                 "--email", f"{role}@demo.invalid", "--password-stdin"],
+                cwd=ROOT, env=env, input=password + "\n", text=True, check=True, stdout=subprocess.DEVNULL,
+            )  # fmt: skip
+            lines.append(f"{role:<8} username: {role:<8} password: {password}")
+        logins.write_text("\n".join(lines) + "\n")
+        logins.chmod(0o600)
+    return logins.read_text().splitlines()
+
+
+def wait_for(url: str, process: subprocess.Popen, what: str) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"the {what} stopped at start (exit {process.returncode})")
+        try:
+            urllib.request.urlopen(url, timeout=2).close()  # noqa: S310 (fixed http://127.0.0.1 URL)
+            return
+        except urllib.error.HTTPError:
+            return  # it answers: that is all we wait for
+        except OSError:
+            time.sleep(0.3)
+    raise SystemExit(f"the {what} did not answer at {url}")
+
+
+def main() -> int:
+    DEMO.mkdir(parents=True, exist_ok=True)
+    env = demo_env()
+    if not (ACCOUNT / "DONE").exists():
+        print(f"Generating a demo account of {DEMO_CUSTOMERS} customers over 24 months...", flush=True)
+        python("-m", "sandbox", "generate", "--customers", DEMO_CUSTOMERS, "--months", "24",
+               "--seed", "42", "--out", str(ACCOUNT))  # fmt: skip
+        (ACCOUNT / "DONE").touch()
+    sandbox = subprocess.Popen(
+        [sys.executable, "-m", "sandbox", "serve", "--data", str(ACCOUNT), "--port", str(SANDBOX_PORT)],
+        cwd=ROOT,
+    )
+    try:
+        wait_for(f"http://127.0.0.1:{SANDBOX_PORT}/v1/customers", sandbox, "sandbox API")
+        python("-m", "sync", env=env)
+        logins = ensure_staff(env)
+        print("\nDemo staff logins (also in data/demo/logins.txt):", *logins, sep="\n  ")
+        print(
+            f"\nOpen http://127.0.0.1:{CONSOLE_PORT} (Ctrl-C stops the console and the sandbox)\n", flush=True
+        )
+        console = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "console/app.py",
+             "--server.port", str(CONSOLE_PORT), "--server.address", "127.0.0.1"],
+            cwd=ROOT, env=env,
+        )  # fmt: skip
+        try:
+            return console.wait()
+        except KeyboardInterrupt:
+            console.send_signal(signal.SIGINT)
+            return console.wait()
+    finally:
+        sandbox.terminate()
+        sandbox.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
