@@ -86,7 +86,40 @@ CREATE TABLE IF NOT EXISTS invoices (
     voided_at                TIMESTAMP,
     marked_uncollectible_at  TIMESTAMP,
     hosted_invoice_url       VARCHAR,
-    customer_email           VARCHAR
+    customer_email           VARCHAR,
+    payment_intent_id        VARCHAR,               -- older API shapes only (invoice.payment_intent); see invoice_payments
+    charge_id                VARCHAR                -- older API shapes only (invoice.charge)
+);
+
+-- Invoice payments (current API): which payment intent (or charge) pays which invoice.
+CREATE TABLE IF NOT EXISTS invoice_payments (
+    id                 VARCHAR PRIMARY KEY,   -- inpay_...
+    invoice_id         VARCHAR,
+    payment_intent_id  VARCHAR,               -- payment.payment_intent
+    charge_id          VARCHAR,               -- payment.charge (out-of-band charges)
+    status             VARCHAR,               -- open | paid | canceled
+    amount_requested   BIGINT,
+    amount_paid        BIGINT,
+    currency           VARCHAR,
+    is_default         BOOLEAN,
+    created            TIMESTAMP,
+    paid_at            TIMESTAMP
+);
+
+-- Every charge of the account, invoice-related or not: the raw material of payment_attempts.
+CREATE TABLE IF NOT EXISTS charges (
+    id                 VARCHAR PRIMARY KEY,   -- ch_...
+    invoice_id         VARCHAR,               -- older API shapes only (charge.invoice)
+    customer_id        VARCHAR,
+    payment_intent_id  VARCHAR,
+    created            TIMESTAMP,
+    status             VARCHAR,
+    amount             BIGINT,
+    currency           VARCHAR,
+    failure_code       VARCHAR,
+    failure_message    VARCHAR,
+    decline_code       VARCHAR,
+    outcome_type       VARCHAR
 );
 
 -- One row per charge attempt on an invoice. In the current API a charge does not

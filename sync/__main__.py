@@ -1,0 +1,117 @@
+"""`python -m sync`: one run, or one every `--every` interval; exit codes for schedulers.
+
+Exit 0 success, 2 bad configuration, 3 Stripe refused the key, 1 anything else; the
+last line on stderr always says why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import signal
+import sys
+import time
+from pathlib import Path
+
+from console.settings import SettingsError, load_settings
+from sync.fetch import KeyRefused
+from sync.job import BadConfiguration, RunSummary, one_line, run
+from sync.progress import BarProgress, Progress
+from sync.warehouse import Busy
+
+log = logging.getLogger("sync")
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_KEY_REFUSED = 0, 1, 2, 3
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_interval(text: str) -> float:
+    """'15m', '1h', '30s', '2d' or plain seconds."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", text)
+    if not match or float(match[1]) <= 0:
+        raise BadConfiguration(f"--every {text!r} is not an interval like 15m, 1h, 30s or 900")
+    return float(match[1]) * _UNITS[match[2] or "s"]
+
+
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m sync", description="Sync the Stripe account into the DuckDB warehouse."
+    )
+    parser.add_argument("--full", action="store_true", help="force a full backfill")
+    parser.add_argument("--db", type=Path, help="warehouse file (default: BILLING_DB)")
+    parser.add_argument("--every", help="run again every interval (15m, 1h, ...); runs never overlap")
+    parser.add_argument("--workers", type=int, default=8, help="parallel requests (default 8)")
+    parser.add_argument("--rate", type=float, help="requests per second (default 20 test mode, 90 live)")
+    return parser.parse_args(argv)
+
+
+def _once(args: argparse.Namespace, db: Path, api_key: str, api_base: str | None) -> int:
+    progress = BarProgress() if sys.stderr.isatty() else Progress()
+    try:
+        summary: RunSummary = run(
+            db,
+            api_key=api_key,
+            api_base=api_base,
+            full=args.full,
+            workers=args.workers,
+            rate=args.rate,
+            progress=progress,
+        )
+    except BadConfiguration as exc:
+        log.error("sync failed: bad configuration: %s", exc)
+        return EXIT_CONFIG
+    except KeyRefused as exc:
+        log.error("sync failed: %s; check STRIPE_SYNC_API_KEY and its permissions", exc)
+        return EXIT_KEY_REFUSED
+    except Busy as exc:
+        log.error("sync not started: %s", exc)
+        return EXIT_FAILED
+    except Exception as exc:
+        log.debug("sync failed", exc_info=True)
+        log.error("sync failed: %s", one_line(exc))
+        return EXIT_FAILED
+    log.info("%s", summary.line())
+    return EXIT_OK
+
+
+def _stop(signum: int, frame: object) -> None:
+    # A scheduler's stop (SIGTERM) ends the run like Ctrl-C: recorded, nothing published.
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    # The stripe package logs every request at INFO; the run logs its own progress.
+    logging.getLogger("stripe").setLevel(logging.WARNING)
+    args = _arguments(argv)
+    try:
+        settings = load_settings()
+        every = parse_interval(args.every) if args.every else None
+        if args.workers < 1:
+            raise BadConfiguration("--workers must be at least 1")
+        if args.rate is not None and args.rate <= 0:
+            raise BadConfiguration("--rate must be a positive number of requests per second")
+        api_key = settings.sync_api_key
+        if not api_key:
+            raise BadConfiguration("STRIPE_SYNC_API_KEY (or STRIPE_API_KEY) is not set")
+    except (SettingsError, BadConfiguration) as exc:
+        log.error("sync failed: bad configuration: %s", exc)
+        return EXIT_CONFIG
+    db = args.db or settings.billing_db
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        while True:
+            started = time.monotonic()
+            code = _once(args, db, api_key, settings.stripe_api_base)
+            if every is None or code in (EXIT_CONFIG, EXIT_KEY_REFUSED):
+                return code
+            # The next run starts an interval after this one started, or at once if
+            # this one took longer: never two at a time.
+            time.sleep(max(0.0, every - (time.monotonic() - started)))
+    except KeyboardInterrupt:
+        log.error("sync stopped by a signal")
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,322 @@
+"""The DuckDB warehouse: snapshot publication, the run lock, batched upserts.
+
+DuckDB lets one process write a file or many read it, never both. So a run never
+writes the live file: it builds the next state in `<db>.next` (a copy of the live file,
+or a fresh one for a full backfill), checkpoints and closes it, then renames it over
+the live path. The rename is atomic: a reader that opened the live file before it
+keeps reading the previous state from the old inode, a reader that opens it after sees
+the whole run, and neither can block or break the sync. Cursors (sync_state) travel in
+the same file as the data, so the two can never disagree.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from sync.transform import EMBEDDED_PRICES, Rows
+
+SCHEMA = Path(__file__).with_name("schema.sql")
+BATCH_ROWS = 5000
+# Tables written by the writer, in the order a batch is applied.
+TABLES = (
+    "customers",
+    "products",
+    "prices",
+    EMBEDDED_PRICES,
+    "subscriptions",
+    "subscription_items",
+    "invoices",
+    "invoice_payments",
+    "charges",
+)
+_ARROW_TYPES = {
+    "VARCHAR": pa.string(),
+    "JSON": pa.string(),
+    "BIGINT": pa.int64(),
+    "INTEGER": pa.int32(),
+    "BOOLEAN": pa.bool_(),
+    "TIMESTAMP": pa.timestamp("s"),  # Stripe's unix seconds go in as they are
+    "VARCHAR[]": pa.list_(pa.string()),
+}
+
+
+class Busy(Exception):
+    """Another sync holds the warehouse lock."""
+
+
+def _sibling(db: Path, suffix: str) -> Path:
+    return db.with_name(db.name + suffix)
+
+
+@contextmanager
+def exclusive(db: Path) -> Iterator[None]:
+    """Hold `<db>.lock` for the duration of a run; a second run fails at once."""
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with _sibling(db, ".lock").open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise Busy(f"another sync is already running on {db}") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def utc(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC).replace(tzinfo=None)
+
+
+class RunMarker:
+    """`<db>.running` exists while a run is in progress; one left behind means a killed run."""
+
+    def __init__(self, db: Path) -> None:
+        self.path = _sibling(db, ".running")
+
+    def leftover(self) -> dict[str, Any] | None:
+        try:
+            return json.loads(self.path.read_text())
+        except FileNotFoundError:
+            return None
+        except ValueError:  # killed while writing the marker itself
+            return {"started_at": self.path.stat().st_mtime, "mode": "unknown"}
+
+    def set(self, started_at: float, mode: str) -> None:
+        self.path.write_text(json.dumps({"started_at": started_at, "mode": mode}))
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+class Snapshot:
+    """The next state of the warehouse, built beside the live file and published at once."""
+
+    def __init__(self, db: Path, *, fresh: bool) -> None:
+        self.live = db
+        self.path = _sibling(db, ".next")
+        for stale in (self.path, _sibling(self.path, ".wal")):  # left by a killed run
+            stale.unlink(missing_ok=True)
+        if not fresh and db.exists():
+            shutil.copyfile(db, self.path)
+        self.con = duckdb.connect(str(self.path))
+        self.con.execute(SCHEMA.read_text())
+        self.arrow_schemas = self._arrow_schemas()
+
+    def _arrow_schemas(self) -> dict[str, pa.Schema]:
+        columns = self.con.execute(
+            "SELECT table_name, column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = 'main' ORDER BY table_name, ordinal_position"
+        ).fetchall()
+        fields: dict[str, list[pa.Field]] = {}
+        for table, column, kind in columns:
+            fields.setdefault(table, []).append(pa.field(column, _ARROW_TYPES.get(kind, pa.string())))
+        return {table: pa.schema(f) for table, f in fields.items()}
+
+    # --- state and history ------------------------------------------------------------
+
+    def state(self, name: str) -> str | None:
+        row = self.con.execute("SELECT value FROM sync_state WHERE name = ?", [name]).fetchone()
+        return row[0] if row else None
+
+    def set_state(self, name: str, value: str) -> None:
+        self.con.execute(
+            "INSERT OR REPLACE INTO sync_state VALUES (?, ?, ?)", [name, value, utc(time.time())]
+        )
+
+    def record_run(
+        self,
+        *,
+        started_at: float,
+        mode: str,
+        status: str,
+        finished_at: float | None = None,
+        objects: dict[str, int] | None = None,
+        events: int | None = None,
+        requests: int | None = None,
+        error: str | None = None,
+    ) -> None:
+        self.con.execute(
+            "INSERT INTO sync_runs SELECT coalesce(max(id), 0) + 1, ?, ?, ?, ?, ?, ?, ?, ? FROM sync_runs",
+            [
+                utc(started_at),
+                utc(finished_at) if finished_at else None,
+                mode,
+                status,
+                json.dumps(objects) if objects is not None else None,
+                events,
+                requests,
+                error,
+            ],
+        )
+
+    def carry_over_from_live(self) -> None:
+        """Into a fresh snapshot: the run history, and customers Stripe no longer lists."""
+        if not self.live.exists():
+            return
+        quoted = str(self.live).replace("'", "''")
+        self.con.execute(f"ATTACH '{quoted}' AS live (READ_ONLY)")
+        try:
+            self.con.execute("INSERT INTO sync_runs SELECT * FROM live.sync_runs")
+            self.con.execute(
+                "INSERT OR IGNORE INTO customers BY NAME SELECT * FROM live.customers WHERE deleted"
+            )
+        finally:
+            self.con.execute("DETACH live")
+
+    # --- publication ----------------------------------------------------------------
+
+    def publish(self) -> None:
+        self.con.execute("CHECKPOINT")
+        self.con.close()
+        with self.path.open("rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(self.path, self.live)
+        directory = os.open(self.live.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+
+    def discard(self) -> None:
+        self.con.close()
+        for path in (self.path, _sibling(self.path, ".wal")):
+            path.unlink(missing_ok=True)
+
+
+class Writer:
+    """Buffered upserts by id into a snapshot; counts what it wrote per table."""
+
+    def __init__(self, snapshot: Snapshot, batch_rows: int = BATCH_ROWS) -> None:
+        self.snapshot = snapshot
+        self.con = snapshot.con
+        self.batch_rows = batch_rows
+        self.buffer: dict[str, dict[str, dict[str, Any]]] = {t: {} for t in TABLES}
+        self.buffered = 0
+        self.counts: dict[str, int] = {}
+
+    def add(self, rows: Rows) -> None:
+        for table, table_rows in rows.items():
+            target = self.buffer[table]
+            for row in table_rows:
+                target[row["id"]] = row  # a later copy of an object replaces an earlier one
+            self.buffered += len(table_rows)
+        if self.buffered >= self.batch_rows:
+            self.flush()
+
+    def flush(self) -> None:
+        for table in TABLES:
+            rows = self.buffer[table]
+            if not rows:
+                continue
+            target = "prices" if table == EMBEDDED_PRICES else table
+            batch = pa.Table.from_pylist(list(rows.values()), schema=self._schema(target, rows))
+            self.con.register("batch", batch)
+            try:
+                verb = "INSERT OR IGNORE" if table == EMBEDDED_PRICES else "INSERT OR REPLACE"
+                if table == "subscription_items":
+                    self._drop_removed_items()
+                # Table names come from TABLES, never from input.
+                self.con.execute(f"{verb} INTO {target} BY NAME SELECT * FROM batch")  # noqa: S608
+            finally:
+                self.con.unregister("batch")
+            if table != EMBEDDED_PRICES:
+                self.counts[table] = self.counts.get(table, 0) + len(rows)
+            rows.clear()
+        self.buffered = 0
+
+    def _schema(self, table: str, rows: dict[str, dict[str, Any]]) -> pa.Schema:
+        full = self.snapshot.arrow_schemas[table]
+        names = next(iter(rows.values())).keys()
+        return pa.schema([full.field(name) for name in names])
+
+    def _drop_removed_items(self) -> None:
+        # Items removed from a subscription disappear from its list: the batch holds
+        # every subscription's complete item list, so anything else of theirs is gone.
+        self.con.execute(
+            "DELETE FROM subscription_items WHERE subscription_id IN "
+            "(SELECT DISTINCT subscription_id FROM batch) AND id NOT IN (SELECT id FROM batch)"
+        )
+
+    # --- deletions (incremental runs) --------------------------------------------------
+
+    def mark_customers_deleted(self, ids: list[str]) -> None:
+        self._by_ids("UPDATE customers SET deleted = true WHERE id IN (SELECT id FROM ids)", ids)
+
+    def deactivate(self, table: str, ids: list[str]) -> None:
+        sql = f"UPDATE {table} SET active = false WHERE id IN (SELECT id FROM ids)"  # noqa: S608
+        self._by_ids(sql, ids)
+
+    def delete_invoices(self, ids: list[str]) -> None:
+        # Only drafts can be deleted in Stripe; nothing else points at them.
+        self._by_ids("DELETE FROM invoice_payments WHERE invoice_id IN (SELECT id FROM ids)", ids)
+        self._by_ids("DELETE FROM invoices WHERE id IN (SELECT id FROM ids)", ids)
+
+    def _by_ids(self, sql: str, ids: list[str]) -> None:
+        if not ids:
+            return
+        self.flush()
+        self.con.register("ids", pa.table({"id": pa.array(ids, pa.string())}))
+        try:
+            self.con.execute(sql)
+        finally:
+            self.con.unregister("ids")
+
+    # --- derived rows -----------------------------------------------------------------
+
+    def finish(self) -> None:
+        """Flush, then derive what depends on several tables: payment attempts, missing customers."""
+        self.flush()
+        self.con.execute("BEGIN")
+        self.con.execute("DELETE FROM payment_attempts")
+        # A charge is an attempt on the invoice whose payment (invoice_payments, current
+        # API) names its payment intent or the charge itself; older shapes name the link
+        # on the invoice (payment_intent, charge) or on the charge (invoice).
+        self.con.execute(
+            """
+            INSERT INTO payment_attempts BY NAME
+            WITH by_intent AS (
+                SELECT payment_intent_id, any_value(invoice_id) AS invoice_id FROM (
+                    SELECT payment_intent_id, invoice_id FROM invoice_payments
+                    UNION ALL SELECT payment_intent_id, id FROM invoices
+                ) WHERE payment_intent_id IS NOT NULL GROUP BY ALL
+            ), by_charge AS (
+                SELECT charge_id, any_value(invoice_id) AS invoice_id FROM (
+                    SELECT charge_id, invoice_id FROM invoice_payments
+                    UNION ALL SELECT charge_id, id FROM invoices
+                ) WHERE charge_id IS NOT NULL GROUP BY ALL
+            )
+            SELECT c.* EXCLUDE (invoice_id),
+                   coalesce(i.invoice_id, ch.invoice_id, c.invoice_id) AS invoice_id
+            FROM charges c
+            LEFT JOIN by_intent i ON i.payment_intent_id = c.payment_intent_id
+            LEFT JOIN by_charge ch ON ch.charge_id = c.id
+            WHERE coalesce(i.invoice_id, ch.invoice_id, c.invoice_id) IS NOT NULL
+            """
+        )
+        # Stripe stops listing a deleted customer but keeps their subscriptions and
+        # invoices: a customer they name that no list returned is a deleted one. Their
+        # email is known from their latest invoice.
+        self.con.execute(
+            """
+            INSERT INTO customers (id, email, deleted)
+            SELECT customer_id, arg_max(email, created) FILTER (WHERE email IS NOT NULL), true FROM (
+                SELECT customer_id, customer_email AS email, created FROM invoices
+                UNION ALL SELECT customer_id, NULL, created FROM subscriptions
+            ) WHERE customer_id IS NOT NULL
+              AND customer_id NOT IN (SELECT id FROM customers)
+            GROUP BY customer_id
+            """
+        )
+        self.con.execute("COMMIT")
