@@ -42,14 +42,17 @@ CREATE TABLE IF NOT EXISTS outbox (
     request_key  TEXT NOT NULL UNIQUE,     -- at most one message per link request
     created_at   TEXT NOT NULL,
     customer_id  TEXT NOT NULL,
-    recipient    TEXT NOT NULL,
+    sender       TEXT NOT NULL,            -- SMTP envelope sender
+    recipient    TEXT NOT NULL,            -- the one SMTP envelope recipient: the email on the Stripe customer
     subject      TEXT NOT NULL,
     message      BLOB NOT NULL,            -- the RFC 5322 message (holds the link: it is the one copy sent to the customer)
     status       TEXT NOT NULL,            -- queued | sending | sent | written (demo outbox folder)
     attempts     INTEGER NOT NULL DEFAULT 0,
     last_error   TEXT,
-    sent_at      TEXT
+    sent_at      TEXT,
+    file_path    TEXT                      -- the .eml file, when written to the outbox folder
 );
+CREATE INDEX IF NOT EXISTS outbox_status ON outbox (status, id);
 
 -- Failed staff logins, per username and client address (throttling, audit).
 CREATE TABLE IF NOT EXISTS login_failures (
