@@ -1,0 +1,495 @@
+"""Finance figures from the warehouse: churn and dunning per month and currency.
+
+The definitions are ../shared/METRICS.md (also in README.md); every figure is
+computed set-based in DuckDB and only the small per-month aggregates reach
+Python, where MRR is summed exactly (fractions) and rounded once, at output.
+
+Churn works on "checkpoints": the first instants of the calendar months up to the
+current one, numbered by absolute month (year * 12 + month - 1), followed by
+"now" (current month + 1), which stands in for the first instant of the next
+month while that month has not begun. A subscription's paid-active interval
+[paid_start, end) becomes the checkpoint interval [a, b): a is the first
+checkpoint at or after paid_start, b the first at or after its end. A customer is
+a subscriber at checkpoint k when one of their intervals covers k; merging a
+customer's intervals per currency ("islands") turns subscriber counts and churn
+into counting island starts and ends.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from datetime import UTC, datetime
+from fractions import Fraction
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+CHURN_COLUMNS = [
+    "month",
+    "currency",
+    "subscribers_start",
+    "churned",
+    "churned_voluntary",
+    "churned_involuntary",
+    "logo_churn_rate",
+    "mrr_start",
+    "mrr_churned",
+    "mrr_churn_rate",
+]
+DUNNING_COLUMNS = [
+    "month",
+    "currency",
+    "entered",
+    "recovered",
+    "lost",
+    "pending",
+    "recovery_rate",
+    "amount_recovered",
+    "amount_lost",
+    "amount_pending",
+]
+INVOLUNTARY_REASONS = ("payment_failed", "payment_disputed")
+# Audit-log outcomes that mean a portal link reached the customer (or the agent who passes it on).
+LINK_SENT_OUTCOMES = ("created", "emailed", "queued")
+PORTAL_RECOVERY_DAYS = 7
+
+# A month's MRR factor per price interval, applied to unit_amount * quantity / interval_count.
+_MONTHLY_FACTOR = {
+    "month": Fraction(1),
+    "year": Fraction(1, 12),
+    "week": Fraction(52, 12),
+    "day": Fraction(365, 12),
+}
+_MONTH_TEXT = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+
+
+# --- months and checkpoints -----------------------------------------------------------
+
+
+def month_number(text: str) -> int:
+    """'2026-03' -> absolute month number; ValueError with a clear message otherwise."""
+    match = _MONTH_TEXT.match(text or "")
+    if not match:
+        raise ValueError(f"{text!r} is not a month: write it as YYYY-MM, e.g. 2026-03")
+    return int(match.group(1)) * 12 + int(match.group(2)) - 1
+
+
+def month_text(number: int) -> str:
+    return f"{number // 12:04d}-{number % 12 + 1:02d}"
+
+
+def _utc_naive(now: datetime | None) -> datetime:
+    """The warehouse holds naive UTC timestamps; compare like with like."""
+    now = now or datetime.now(UTC)
+    return now.astimezone(UTC).replace(tzinfo=None) if now.tzinfo else now
+
+
+def _checkpoint(column: str) -> str:
+    """SQL: the first checkpoint at or after `column` (NULL = never: past "now")."""
+    ceiling = f"(year({column}) * 12 + month({column}) - 1 + ({column} > date_trunc('month', {column}))::INT)"
+    return (
+        f"CASE WHEN {column} IS NULL THEN $k + 2 WHEN {ceiling} <= $k THEN {ceiling} "
+        f"WHEN {column} <= $now THEN $k + 1 ELSE $k + 2 END"
+    )
+
+
+# Paid-active subscriptions as checkpoint intervals [a, b). Incomplete ones never
+# paid; one that ended before its trial ended gets a >= b and drops out.
+_SPANS = f"""
+paid AS (
+    SELECT id, customer_id, currency, ended_at,
+           CASE WHEN trial_end IS NOT NULL THEN trial_end ELSE coalesce(start_date, created) END AS paid_start
+    FROM subscriptions
+    WHERE status NOT IN ('incomplete', 'incomplete_expired')
+),
+spans AS (
+    SELECT id, customer_id, currency, paid_start,
+           {_checkpoint("paid_start")} AS a, {_checkpoint("ended_at")} AS b
+    FROM paid
+    WHERE paid_start IS NOT NULL AND (ended_at IS NULL OR paid_start < ended_at)
+),
+ordered AS (
+    SELECT customer_id, currency, a, b,
+           max(b) OVER (PARTITION BY customer_id, currency ORDER BY a, b
+                        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reach
+    FROM spans
+    WHERE a < b
+),
+numbered AS (
+    SELECT customer_id, currency, a, b,
+           sum((reach IS NULL OR a > reach)::INT) OVER (PARTITION BY customer_id, currency ORDER BY a, b
+                                                        ROWS UNBOUNDED PRECEDING) AS island
+    FROM ordered
+),
+islands AS (
+    SELECT customer_id, currency, min(a) AS a, max(b) AS b
+    FROM numbered GROUP BY customer_id, currency, island
+)
+"""  # noqa: S608 - composed from constants of this module; values are bound parameters
+
+_SUBSCRIBER_SQL = f"""
+WITH {_SPANS},
+deltas AS (
+    SELECT currency, a AS k, 1 AS d FROM islands WHERE a <= $k
+    UNION ALL
+    SELECT currency, b AS k, -1 AS d FROM islands WHERE b <= $k
+)
+SELECT currency, k, sum(d)::BIGINT AS delta FROM deltas GROUP BY currency, k
+"""  # noqa: S608 - composed from constants of this module; values are bound parameters
+
+# Churned customers per month, split by the reason of their last ended subscription
+# (any status: the definition reads "among their subscriptions in that currency").
+_CHURNED_SQL = f"""
+WITH {_SPANS},
+churned AS (SELECT customer_id, currency, b FROM islands WHERE b <= $k + 1),
+last_ended AS (
+    SELECT c.currency, c.b - 1 AS k,
+           arg_max(CASE WHEN s.cancellation_reason IN {INVOLUNTARY_REASONS} THEN 'involuntary'
+                        WHEN s.cancellation_reason IS NULL OR s.cancellation_reason = 'cancellation_requested'
+                        THEN 'voluntary' ELSE 'other' END,
+                   (s.ended_at, s.id)) AS kind
+    FROM churned c
+    JOIN subscriptions s
+      ON s.customer_id = c.customer_id AND s.currency = c.currency AND s.ended_at IS NOT NULL
+     AND {_checkpoint("s.ended_at")} <= c.b
+    GROUP BY c.customer_id, c.currency, c.b
+)
+SELECT currency, k, count(*)::BIGINT AS churned,
+       count_if(kind = 'voluntary')::BIGINT AS churned_voluntary,
+       count_if(kind = 'involuntary')::BIGINT AS churned_involuntary
+FROM last_ended GROUP BY currency, k
+"""  # noqa: S608 - composed from constants of this module; values are bound parameters
+
+# Item amounts per price interval (normalised in Python, exactly): deltas at the
+# checkpoints where a subscription starts and stops counting, and churned amounts
+# in the month whose next checkpoint it misses.
+_MRR_SQL = f"""
+WITH {_SPANS},
+items AS (
+    SELECT sp.currency, sp.a, sp.b, p.recurring_interval AS interval,
+           coalesce(p.recurring_interval_count, 1) AS interval_count,
+           p.unit_amount * si.quantity AS amount
+    FROM spans sp
+    JOIN subscription_items si ON si.subscription_id = sp.id
+    JOIN prices p ON p.id = si.price_id
+    WHERE sp.a < sp.b AND sp.a <= $k AND p.recurring_interval IS NOT NULL
+)
+SELECT currency, interval, interval_count, k, sum(delta)::BIGINT AS delta, sum(churned)::BIGINT AS churned
+FROM (
+    SELECT currency, interval, interval_count, a AS k, amount AS delta, 0 AS churned FROM items
+    UNION ALL
+    SELECT currency, interval, interval_count, b AS k, -amount, 0 FROM items WHERE b <= $k
+    UNION ALL
+    SELECT currency, interval, interval_count, b - 1 AS k, 0, amount FROM items WHERE b <= $k + 1
+)
+GROUP BY ALL
+"""  # noqa: S608 - composed from constants of this module; values are bound parameters
+
+
+def _monthly(amount: int, interval: str, interval_count: int) -> Fraction:
+    return amount * _MONTHLY_FACTOR[interval] / interval_count
+
+
+def round_half_away(value: Fraction) -> int:
+    """Nearest integer, halves away from zero (Python's round() goes to even)."""
+    magnitude = (abs(value) * 2 + 1) // 2
+    return int(magnitude if value >= 0 else -magnitude)
+
+
+def _rate(numerator: Fraction | int, denominator: Fraction | int) -> float:
+    return float(Fraction(numerator) / denominator) if denominator else float("nan")
+
+
+def _since_filter(frame: pd.DataFrame, since: str | None) -> pd.DataFrame:
+    if since is None:
+        return frame
+    floor = month_text(month_number(since))
+    return frame[frame["month"] >= floor]
+
+
+# --- churn ----------------------------------------------------------------------------
+
+
+def churn_table(
+    conn: duckdb.DuckDBPyConnection, now: datetime | None = None, since: str | None = None
+) -> pd.DataFrame:
+    """Churn per month and currency (METRICS.md), one row per month with subscribers.
+
+    Integer columns are int64; rates are floats (NaN when the denominator is 0).
+    `now` (default: the current time) closes the current month; `since` ('YYYY-MM')
+    keeps months from then on.
+    """
+    if since is not None:
+        month_number(since)
+    now = _utc_naive(now)
+    params = {"now": now, "k": now.year * 12 + now.month - 1}
+    deltas = conn.execute(_SUBSCRIBER_SQL, params).df()
+    churned = conn.execute(_CHURNED_SQL, params).df()
+    mrr = conn.execute(_MRR_SQL, params).df()
+
+    subscribers = _running_totals(deltas, ["currency"], params["k"])
+    table = subscribers.rename(columns={"running": "subscribers_start"})
+    table = table[table["subscribers_start"] > 0]
+    table = table.merge(churned, on=["currency", "k"], how="left")
+    for column in ("churned", "churned_voluntary", "churned_involuntary"):
+        table[column] = table[column].fillna(0).astype("int64")
+
+    mrr_start, mrr_churned = _exact_mrr(mrr, params["k"])
+    keys = list(zip(table["currency"], table["k"], strict=True))
+    starts = [mrr_start.get(key, Fraction(0)) for key in keys]
+    ends = [mrr_churned.get(key, Fraction(0)) for key in keys]
+    table["logo_churn_rate"] = [
+        _rate(c, s) for c, s in zip(table["churned"], table["subscribers_start"], strict=True)
+    ]
+    table["mrr_start"] = pd.Series([round_half_away(v) for v in starts], index=table.index, dtype="int64")
+    table["mrr_churned"] = pd.Series([round_half_away(v) for v in ends], index=table.index, dtype="int64")
+    table["mrr_churn_rate"] = [_rate(c, s) for c, s in zip(ends, starts, strict=True)]
+    table["month"] = table["k"].map(month_text)
+    table = table.sort_values(["month", "currency"])[CHURN_COLUMNS]
+    return _since_filter(table, since).reset_index(drop=True)
+
+
+def _running_totals(deltas: pd.DataFrame, keys: list[str], last: int) -> pd.DataFrame:
+    """Per group of `keys`: one row per checkpoint from its first delta to `last`, with the running sum."""
+    if deltas.empty:
+        return pd.DataFrame(columns=[*keys, "k", "running"]).astype({"k": "int64", "running": "int64"})
+    firsts = deltas.groupby(keys, as_index=False)["k"].min()
+    firsts["k"] = [range(first, last + 1) for first in firsts["k"]]
+    grid = firsts.explode("k").astype({"k": "int64"})
+    grid = grid.merge(deltas, on=[*keys, "k"], how="left").sort_values([*keys, "k"])
+    grid["running"] = grid["delta"].fillna(0).astype("int64").groupby([grid[k] for k in keys]).cumsum()
+    return grid.drop(columns=[c for c in grid.columns if c not in [*keys, "k", "running"]])
+
+
+def _exact_mrr(mrr: pd.DataFrame, last: int) -> tuple[dict, dict]:
+    """Exact MRR at each month start and churned in each month, per (currency, k)."""
+    start: dict[tuple[str, int], Fraction] = {}
+    churned: dict[tuple[str, int], Fraction] = {}
+    if mrr.empty:
+        return start, churned
+    group = ["currency", "interval", "interval_count"]
+    running = _running_totals(mrr[[*group, "k", "delta"]], group, last)
+    for currency, interval, count, k, amount in running.itertuples(index=False):
+        if amount:
+            start[(currency, k)] = start.get((currency, k), Fraction(0)) + _monthly(amount, interval, count)
+    lost = mrr[mrr["churned"] != 0]
+    for currency, interval, count, k, amount in lost[[*group, "k", "churned"]].itertuples(index=False):
+        churned[(currency, k)] = churned.get((currency, k), Fraction(0)) + _monthly(amount, interval, count)
+    return start, churned
+
+
+_COHORT_SQL = f"""
+WITH {_SPANS},
+cohorts AS (
+    SELECT customer_id, currency, min(year(paid_start) * 12 + month(paid_start) - 1) AS cohort
+    FROM spans WHERE a < b AND paid_start <= $now GROUP BY customer_id, currency
+),
+covered AS (  -- checkpoints after the cohort month that each island covers, as k = checkpoint - cohort
+    SELECT i.currency, c.cohort,
+           greatest(i.a, c.cohort + 1) - c.cohort AS k0, least(i.b, $k + 1) - c.cohort AS k1
+    FROM islands i JOIN cohorts c USING (customer_id, currency)
+)
+SELECT currency, cohort, k, sum(d)::BIGINT AS delta FROM (
+    SELECT currency, cohort, k0 AS k, 1 AS d FROM covered WHERE k0 < k1
+    UNION ALL
+    SELECT currency, cohort, k1, -1 FROM covered WHERE k0 < k1 AND k1 <= $k - cohort
+    UNION ALL
+    SELECT currency, cohort, 0, 1 FROM cohorts  -- month 0: the whole cohort
+    UNION ALL
+    SELECT currency, cohort, 1, -1 FROM cohorts WHERE cohort < $k
+)
+GROUP BY ALL
+"""  # noqa: S608 - composed from constants of this module; values are bound parameters
+
+
+def churn_cohorts(conn: duckdb.DuckDBPyConnection, now: datetime | None = None) -> pd.DataFrame:
+    """Retention by cohort: customers grouped by the month of their first paid start, per currency.
+
+    Columns: currency, cohort ('YYYY-MM'), months_after (k), customers (subscribers at
+    the first instant of cohort month + k; k = 0 is the whole cohort), cohort_size, share.
+    """
+    now = _utc_naive(now)
+    k_now = now.year * 12 + now.month - 1
+    deltas = conn.execute(_COHORT_SQL, {"now": now, "k": k_now}).df()
+    columns = ["currency", "cohort", "months_after", "customers", "cohort_size", "share"]
+    if deltas.empty:
+        return pd.DataFrame(columns=columns)
+    grid = deltas.assign(last=k_now - deltas["cohort"])
+    # Every cohort spans months_after 0 .. (current month - cohort).
+    spans = grid.groupby(["currency", "cohort"], as_index=False)["last"].max()
+    spans["k"] = [range(0, last + 1) for last in spans["last"]]
+    spans = spans.explode("k").astype({"k": "int64"}).drop(columns="last")
+    spans = spans.merge(deltas, on=["currency", "cohort", "k"], how="left").sort_values(
+        ["currency", "cohort", "k"]
+    )
+    spans["customers"] = (
+        spans["delta"].fillna(0).astype("int64").groupby([spans["currency"], spans["cohort"]]).cumsum()
+    )
+    size = spans[spans["k"] == 0].set_index(["currency", "cohort"])["customers"].rename("cohort_size")
+    spans = spans.join(size, on=["currency", "cohort"])
+    spans["share"] = spans["customers"] / spans["cohort_size"]
+    spans["cohort"] = spans["cohort"].map(month_text)
+    return spans.rename(columns={"k": "months_after"})[columns].reset_index(drop=True)
+
+
+# --- dunning --------------------------------------------------------------------------
+
+# Invoices that entered dunning, with their first failed attempt (month, time, decline code).
+_DUNNING = """
+first_failures AS (
+    SELECT invoice_id, min(created) AS failed_at,
+           arg_min(coalesce(decline_code, failure_code, 'unknown'), (created, id)) AS decline_code
+    FROM payment_attempts
+    WHERE status = 'failed' AND invoice_id IS NOT NULL
+    GROUP BY invoice_id
+),
+dunning AS (
+    SELECT i.id, i.number, i.customer_id, i.currency, i.status, i.amount_due, i.amount_paid,
+           i.amount_remaining, i.paid_at, f.failed_at, f.decline_code, strftime(f.failed_at, '%Y-%m') AS month
+    FROM invoices i JOIN first_failures f ON f.invoice_id = i.id
+    WHERE i.collection_method = 'charge_automatically' AND f.failed_at >= $since
+)
+"""
+
+_DUNNING_SQL = f"""
+WITH {_DUNNING}
+SELECT month, currency,
+       count(*)::BIGINT AS entered,
+       count_if(status = 'paid')::BIGINT AS recovered,
+       count_if(status IN ('uncollectible', 'void'))::BIGINT AS lost,
+       count_if(status = 'open')::BIGINT AS pending,
+       coalesce(sum(amount_paid) FILTER (WHERE status = 'paid'), 0)::BIGINT AS amount_recovered,
+       coalesce(sum(CASE status WHEN 'uncollectible' THEN amount_remaining WHEN 'void' THEN amount_due END),
+                0)::BIGINT AS amount_lost,
+       coalesce(sum(amount_remaining) FILTER (WHERE status = 'open'), 0)::BIGINT AS amount_pending
+FROM dunning
+GROUP BY month, currency
+ORDER BY month, currency
+"""  # noqa: S608 - composed from constants of this module; values are bound parameters
+
+
+def _since_param(since: str | None) -> dict[str, datetime]:
+    if since is None:
+        return {"since": datetime(1, 1, 1)}
+    number = month_number(since)
+    return {"since": datetime(number // 12, number % 12 + 1, 1)}
+
+
+def dunning_table(conn: duckdb.DuckDBPyConnection, since: str | None = None) -> pd.DataFrame:
+    """Dunning outcomes per month of first failure and currency (METRICS.md)."""
+    table = conn.execute(_DUNNING_SQL, _since_param(since)).df()
+    denominator = table["recovered"] + table["lost"]
+    table["recovery_rate"] = (table["recovered"] / denominator.where(denominator > 0)).astype("float64")
+    return table[DUNNING_COLUMNS].reset_index(drop=True)
+
+
+# Recovered invoices: attempt number of the first successful charge after the first
+# failure (1 = first retry; NULL when paid without one, e.g. out of band) and whole
+# days from the first failure to payment.
+_RECOVERIES_SQL = f"""
+WITH {_DUNNING},
+recovered AS (SELECT id, month, currency, amount_paid, paid_at, failed_at FROM dunning WHERE status = 'paid'),
+succeeded AS (
+    SELECT r.id, min(pa.created) AS succeeded_at
+    FROM recovered r JOIN payment_attempts pa ON pa.invoice_id = r.id
+    WHERE pa.status = 'succeeded' AND pa.created > r.failed_at
+    GROUP BY r.id
+),
+numbered AS (
+    SELECT r.id, count(pa.id)::BIGINT AS attempt
+    FROM recovered r JOIN succeeded s USING (id)
+    JOIN payment_attempts pa
+      ON pa.invoice_id = r.id AND pa.created > r.failed_at AND pa.created <= s.succeeded_at
+    GROUP BY r.id
+)
+SELECT r.month, r.currency, n.attempt,
+       floor(epoch(coalesce(r.paid_at, s.succeeded_at) - r.failed_at) / 86400)::BIGINT AS days_to_payment,
+       count(*)::BIGINT AS invoices, coalesce(sum(r.amount_paid), 0)::BIGINT AS amount_paid
+FROM recovered r LEFT JOIN succeeded s USING (id) LEFT JOIN numbered n USING (id)
+GROUP BY ALL
+ORDER BY r.month, r.currency, n.attempt, days_to_payment
+"""  # noqa: S608 - composed from constants of this module; values are bound parameters
+
+
+def recoveries(conn: duckdb.DuckDBPyConnection, since: str | None = None) -> pd.DataFrame:
+    """Recovered invoices counted by (month, currency, attempt, days_to_payment).
+
+    attempt: charge attempts after the first failure up to the successful one
+    (1 = paid on the first retry; missing when paid without a charge attempt).
+    days_to_payment: whole days from the first failure to `paid_at`.
+    """
+    return (
+        conn.execute(_RECOVERIES_SQL, _since_param(since))
+        .df()
+        .astype({"attempt": "Int64", "days_to_payment": "Int64"})
+    )
+
+
+_DECLINES_SQL = f"""
+WITH {_DUNNING}
+SELECT month, currency, decline_code, count(*)::BIGINT AS invoices,
+       count_if(status = 'paid')::BIGINT AS recovered
+FROM dunning GROUP BY ALL ORDER BY month, currency, invoices DESC, decline_code
+"""  # noqa: S608 - composed from constants of this module; values are bound parameters
+
+
+def first_failure_declines(conn: duckdb.DuckDBPyConnection, since: str | None = None) -> pd.DataFrame:
+    """Decline codes of first failed attempts (decline_code, else failure_code, else 'unknown')."""
+    return conn.execute(_DECLINES_SQL, _since_param(since)).df()
+
+
+def read_portal_links(ops_db: Path) -> pd.DataFrame:
+    """Portal links sent, from the ops store's audit log: customer_id, sent_at (naive UTC).
+
+    Opened read-only: a console that has never made a link has no ops store yet.
+    """
+    empty = pd.DataFrame(
+        {"customer_id": pd.Series(dtype="object"), "sent_at": pd.Series(dtype="datetime64[us]")}
+    )
+    if not Path(ops_db).exists():
+        return empty
+    marks = ",".join("?" * len(LINK_SENT_OUTCOMES))
+    with sqlite3.connect(f"file:{ops_db}?mode=ro", uri=True) as ops:
+        try:
+            rows = ops.execute(
+                f"SELECT customer_id, at FROM audit_log WHERE outcome IN ({marks})",  # noqa: S608 - placeholders only
+                LINK_SENT_OUTCOMES,
+            ).fetchall()
+        except sqlite3.OperationalError:  # no audit_log table yet
+            return empty
+    if not rows:
+        return empty
+    links = pd.DataFrame(rows, columns=["customer_id", "at"])
+    sent = pd.to_datetime(links["at"], utc=True, format="ISO8601").dt.tz_localize(None)
+    return pd.DataFrame(
+        {"customer_id": links["customer_id"].astype("object"), "sent_at": sent.astype("datetime64[us]")}
+    )
+
+
+_PORTAL_SQL = f"""
+WITH {_DUNNING}
+SELECT d.month, d.currency, d.id AS invoice_id, d.number, d.customer_id, d.amount_paid,
+       d.failed_at, max(l.sent_at) AS link_sent_at, d.paid_at
+FROM dunning d JOIN portal_links l ON l.customer_id = d.customer_id
+WHERE d.status = 'paid' AND l.sent_at >= d.failed_at AND l.sent_at <= d.paid_at
+  AND d.paid_at <= l.sent_at + INTERVAL {PORTAL_RECOVERY_DAYS} DAY
+GROUP BY ALL
+ORDER BY d.month, d.currency, d.paid_at
+"""  # noqa: S608 - composed from constants of this module; values are bound parameters
+
+
+def portal_recoveries(
+    conn: duckdb.DuckDBPyConnection, links: pd.DataFrame, since: str | None = None
+) -> pd.DataFrame:
+    """Invoices in dunning paid within 7 days after a portal link was sent to their customer.
+
+    Only links sent after the invoice's first failure count; `links` is
+    `read_portal_links(settings.ops_db)`. One row per invoice, with the latest such link.
+    """
+    conn.register("portal_links", links[["customer_id", "sent_at"]])
+    try:
+        return conn.execute(_PORTAL_SQL, _since_param(since)).df()
+    finally:
+        conn.unregister("portal_links")
