@@ -1,0 +1,212 @@
+"""Changes to a running account at the current real time: new customers, renewals, failed
+and recovered payments, cancellations, profile and card updates, deletions. Each change
+updates the objects and records its events, as Stripe would, so an incremental sync has
+something to pick up."""
+
+from __future__ import annotations
+
+import json
+import random
+import sqlite3
+import time
+from collections import Counter
+from typing import Any
+
+from sandbox.billing import DAY, FIRST_DECLINES, RETRY_DAYS, EventSink, Ledger, new_card, weighted
+from sandbox.store import AccountWriter, get_meta, set_meta
+
+KINDS = [
+    ("new_customer", 0.3),
+    ("renewal", 0.2),
+    ("dunning_retry", 0.1),
+    ("cancellation", 0.12),
+    ("profile_update", 0.15),
+    ("card_update", 0.08),
+    ("deletion", 0.05),
+]
+LIVE = ("active", "trialing", "past_due", "incomplete", "unpaid")
+
+
+class Session:
+    """Loads customers' live objects into ledgers, and writes back what changed."""
+
+    def __init__(self, db: sqlite3.Connection, rng: random.Random) -> None:
+        self.db = db
+        self.rng = rng
+        self.meta = get_meta(db)
+        self.writer = AccountWriter(db)
+        self.sink = EventSink(self.write_event, self.meta["event_sequence"])
+        self.ledgers: dict[str, Ledger] = {}
+
+    def write_event(self, eid: str, t: int, kind: str, body: bytes) -> None:
+        self.writer.add("events", {"id": eid, "created": t, "type": kind}, body)
+
+    def body(self, resource: str, oid: str) -> dict[str, Any]:
+        (raw,) = self.db.execute(f"SELECT body FROM {resource} WHERE id = ?", (oid,)).fetchone()  # noqa: S608
+        return json.loads(raw)
+
+    def pick(self, sql: str, *params: Any) -> str | None:
+        """A random id from a query's rows, chosen with the session's random stream."""
+        (count,) = self.db.execute(f"SELECT count(*) FROM ({sql})", params).fetchone()  # noqa: S608
+        if not count:
+            return None
+        (oid,) = self.db.execute(f"{sql} LIMIT 1 OFFSET ?", (*params, self.rng.randrange(count))).fetchone()
+        return oid
+
+    def ledger(self, customer_id: str) -> Ledger:
+        if customer_id in self.ledgers:
+            return self.ledgers[customer_id]
+        cust = self.body("customers", customer_id)
+        card = new_card(self.rng, int(time.time()))
+        card["id"] = cust["invoice_settings"]["default_payment_method"] or card["id"]
+        ledger = Ledger(self.rng, self.sink, (0, 2**62), cust, card)
+        for (raw,) in self.db.execute(
+            f"SELECT body FROM subscriptions WHERE customer = ? AND status IN {LIVE}",  # noqa: S608 - constant
+            (customer_id,),
+        ):
+            sub = json.loads(raw)
+            ledger.subscriptions[sub["id"]] = sub
+        for (raw,) in self.db.execute(
+            "SELECT body FROM invoices WHERE customer = ? AND status IN ('draft', 'open')", (customer_id,)
+        ):
+            inv = json.loads(raw)
+            ledger.invoices[inv["id"]] = inv
+            row = self.db.execute(
+                "SELECT body FROM invoice_payments WHERE invoice = ?", (inv["id"],)
+            ).fetchone()
+            if row is not None:
+                ip = json.loads(row[0])
+                ledger.invoice_payments[inv["id"]] = ip
+                pi_id = ip["payment"]["payment_intent"]
+                ledger.payment_intents[pi_id] = self.body("payment_intents", pi_id)
+        self.ledgers[customer_id] = ledger
+        return ledger
+
+    def save(self) -> None:
+        for ledger in self.ledgers.values():
+            for resource, obj in ledger.all_objects():
+                self.writer.add(resource, obj)
+        self.writer.flush()
+        counts = dict(self.meta.get("counts", {}))
+        for resource, (total,) in (
+            (r, self.db.execute(f"SELECT count(*) FROM {r}").fetchone())  # noqa: S608
+            for r in self.writer.counts
+        ):
+            counts[resource] = total
+        set_meta(self.db, {**self.meta, "event_sequence": self.sink.sequence, "counts": counts})
+        self.db.commit()
+
+    # the changes
+
+    def new_customer(self, t: int) -> bool:
+        rng = self.rng
+        (index,) = self.db.execute("SELECT count(*) FROM customers").fetchone()
+        currency = weighted(rng, [("usd", 0.55), ("eur", 0.2), ("gbp", 0.15), ("jpy", 0.1)])
+        cust, card = Ledger.new_customer(rng, t, currency, index)
+        ledger = Ledger(rng, self.sink, (0, 2**62), cust, card)
+        ledger.emit(cust, "customer.created", t)
+        self.ledgers[cust["id"]] = ledger
+        price_id = self.pick("SELECT id FROM prices WHERE active = 1 AND currency = ? ORDER BY id", currency)
+        if price_id is None:
+            return True
+        price = self.body("prices", price_id)
+        trial = rng.random() < 0.3
+        sub = ledger.start_subscription(t, price, 1, 14 if trial else 0)
+        if not trial:
+            inv = ledger.invoices[sub["latest_invoice"]]
+            ledger.attempt(inv, t, None if rng.random() < 0.92 else weighted(rng, FIRST_DECLINES))
+        return True
+
+    def renewal(self, t: int) -> bool:
+        sub_id = self.pick("SELECT id FROM subscriptions WHERE status = 'active' ORDER BY created, id")
+        if sub_id is None:
+            return False
+        ledger = self.ledger(self.body("subscriptions", sub_id)["customer"])
+        sub = ledger.subscriptions[sub_id]
+        inv = ledger.renew(sub, t)
+        ledger.finalize(inv, t)
+        if self.rng.random() < 0.85:
+            ledger.attempt(inv, t, None)
+        else:
+            ledger.attempt(inv, t, weighted(self.rng, FIRST_DECLINES), t + RETRY_DAYS[0] * DAY)
+        return True
+
+    def dunning_retry(self, t: int) -> bool:
+        in_id = self.pick("SELECT id FROM invoices WHERE status = 'open' ORDER BY created, id")
+        if in_id is None:
+            return False
+        ledger = self.ledger(self.body("invoices", in_id)["customer"])
+        inv = ledger.invoices[in_id]
+        if self.rng.random() < 0.4:
+            ledger.attempt(inv, t, None)
+        else:
+            ledger.attempt(inv, t, "insufficient_funds", t + RETRY_DAYS[1] * DAY)
+        return True
+
+    def cancellation(self, t: int) -> bool:
+        sub_id = self.pick(
+            "SELECT id FROM subscriptions WHERE status IN ('active', 'trialing') ORDER BY created, id"
+        )
+        if sub_id is None:
+            return False
+        ledger = self.ledger(self.body("subscriptions", sub_id)["customer"])
+        sub = ledger.subscriptions[sub_id]
+        if sub["cancel_at_period_end"]:
+            return False
+        ledger.cancel(sub, t, "cancellation_requested", at_period_end=self.rng.random() < 0.5)
+        return True
+
+    def profile_update(self, t: int) -> bool:
+        cid = self.pick("SELECT id FROM customers WHERE deleted = 0 ORDER BY created, id")
+        if cid is None:
+            return False
+        self.ledger(cid).update_profile(t)
+        return True
+
+    def card_update(self, t: int) -> bool:
+        cid = self.pick("SELECT id FROM customers WHERE deleted = 0 ORDER BY created, id")
+        if cid is None:
+            return False
+        self.ledger(cid).update_card(t)
+        return True
+
+    def deletion(self, t: int) -> bool:
+        live = f"SELECT customer FROM subscriptions WHERE status IN {LIVE}"  # noqa: S608 - constant
+        cid = self.pick(
+            f"SELECT id FROM customers WHERE deleted = 0 AND id NOT IN ({live}) ORDER BY created, id"  # noqa: S608
+        )
+        if cid is None:
+            return False
+        self.ledger(cid).delete_customer(t)
+        return True
+
+
+def apply_changes(db: sqlite3.Connection, count: int, seed: int | None = None) -> dict[str, Any]:
+    """Apply `count` changes at the current time; answer how many of each kind and the events made."""
+    rng = random.Random(seed)
+    session = Session(db, rng)
+    before = session.sink.sequence
+    done: Counter[str] = Counter()
+    for _ in range(count):
+        t = int(time.time())
+        kind = weighted(rng, KINDS)
+        if not getattr(session, kind)(t):
+            kind = "new_customer"
+            session.new_customer(t)
+        done[kind] += 1
+    session.save()
+    return {"changes": dict(sorted(done.items())), "events": session.sink.sequence - before}
+
+
+def pay_invoice(db: sqlite3.Connection, invoice_id: str) -> bool:
+    """The customer pays an open invoice on its hosted page (with a working card)."""
+    session = Session(db, random.Random())
+    row = db.execute("SELECT body FROM invoices WHERE id = ?", (invoice_id,)).fetchone()
+    if row is None or json.loads(row[0])["status"] != "open":
+        return False
+    ledger = session.ledger(json.loads(row[0])["customer"])
+    t = int(time.time())
+    ledger.update_card(t)
+    ledger.attempt(ledger.invoices[invoice_id], t, None)
+    session.save()
+    return True
