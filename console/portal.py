@@ -172,10 +172,14 @@ def explain(error: stripe.StripeError, params: dict[str, Any], mode: str) -> str
         or ("customer" in lowered and "deleted" in lowered)
     ):
         return f"Stripe has no such customer ({params.get('customer')}): it was deleted. No link was made."
+    if param == "configuration":
+        return f"Stripe has no such portal configuration: check PORTAL_CONFIGURATION. ({text})"
     flow = (params.get("flow_data") or {}).get("type", "")
+    if "coupon" in param:
+        return f"Stripe does not know the retention coupon: check PORTAL_RETENTION_COUPON. ({text})"
     if "price" in param or "no such price" in lowered:
         return f"Stripe does not know that price, or it cannot be used for this plan change: {text}"
-    if code == "resource_missing" and "subscription" in param:
+    if code == "resource_missing" and param.endswith("[subscription]"):
         return f"Stripe has no such subscription: {text}"
     if flow == "subscription_cancel":
         return f"This subscription cannot be canceled through the portal: {text}"
