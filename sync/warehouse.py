@@ -273,6 +273,22 @@ class Writer:
         finally:
             self.con.unregister("ids")
 
+    def linked_payment_intents(self, intents: set[str]) -> set[str]:
+        """Those of `intents` that an invoice payment (or an older-shape invoice) already names."""
+        if not intents:
+            return set()
+        self.con.register("intents", pa.table({"id": pa.array(sorted(intents), pa.string())}))
+        try:
+            found = self.con.execute(
+                """
+                SELECT payment_intent_id FROM invoice_payments WHERE payment_intent_id IN (FROM intents)
+                UNION SELECT payment_intent_id FROM invoices WHERE payment_intent_id IN (FROM intents)
+                """
+            ).fetchall()
+        finally:
+            self.con.unregister("intents")
+        return {row[0] for row in found}
+
     # --- derived rows -----------------------------------------------------------------
 
     def finish(self) -> None:
