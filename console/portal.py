@@ -125,8 +125,8 @@ def create_session(settings: Settings, params: dict[str, Any], idempotency_key: 
         )
     except stripe.StripeError as error:
         raise PortalError(explain(error, params, _mode(api_key))) from None
-    flow = (session.get("flow") or {}).get("type") or "portal"
-    return PortalSession(id=session.id, url=session.url, flow=flow, locale=session.get("locale"))
+    flow = session.flow.type if session.flow else "portal"
+    return PortalSession(id=session.id, url=session.url, flow=flow, locale=session.locale)
 
 
 def _mode(api_key: str) -> str:
@@ -153,6 +153,8 @@ def explain(error: stripe.StripeError, params: dict[str, Any], mode: str) -> str
             "The console's Stripe key may not create portal sessions. Give the restricted key the "
             "'Customer portal: write' permission. No link was made."
         )
+    if isinstance(error, stripe.IdempotencyError):
+        return "Stripe saw this request before with other details. No link was made; start a new link."
     if isinstance(error, stripe.RateLimitError):
         return "Stripe is rate limiting requests right now. No link was made; try again in a minute."
     text = _stripe_text(error)

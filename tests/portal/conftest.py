@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import shutil
 import ssl
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -222,3 +223,68 @@ def build_warehouse(path: Path, customers=CUSTOMERS) -> Path:
 @pytest.fixture
 def warehouse(console_env: dict[str, str]) -> Path:
     return build_warehouse(Path(console_env["BILLING_DB"]))
+
+
+# --- a sandbox account with customers in dunning, and a warehouse synced from it ----------
+
+# A fixed "now" keeps the generated account (and who is in dunning) the same every day.
+ACCOUNT_NOW = 1_793_000_000
+PORTAL_KEY = "rk_test_portal_links_only"
+READ_KEY = "rk_test_read_only"
+
+
+@pytest.fixture(scope="session")
+def portal_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    from sandbox.generate import generate_account
+    from sandbox.testing import running_sandbox
+
+    account = tmp_path_factory.mktemp("portal-account")
+    generate_account(account, customers=80, months=12, seed=1, now=ACCOUNT_NOW)
+    keys = {PORTAL_KEY: "portal_write", READ_KEY: "read"}
+    with running_sandbox(account, restricted_keys=keys) as handle:
+        yield handle
+
+
+@pytest.fixture(scope="session")
+def portal_warehouse_file(portal_sandbox, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import sync
+
+    path = tmp_path_factory.mktemp("portal-warehouse") / "billing.duckdb"
+    sync.run(path, api_key=READ_KEY, api_base=portal_sandbox.base_url)
+    return path
+
+
+@pytest.fixture
+def stripe_settings(
+    console_env: dict[str, str], portal_sandbox, portal_warehouse_file: Path, settings_with
+) -> Iterator[Settings]:
+    """Settings of a console whose warehouse is synced from the sandbox and whose portal key is restricted."""
+    shutil.copy(portal_warehouse_file, console_env["BILLING_DB"])
+    portal_sandbox.set_portal_configured(True)
+    yield settings_with(STRIPE_PORTAL_API_KEY=PORTAL_KEY, STRIPE_API_BASE=portal_sandbox.base_url)
+    portal_sandbox.set_portal_configured(True)
+
+
+def warehouse_rows(settings: Settings, sql: str, *args: object) -> list[tuple]:
+    conn = duckdb.connect(str(settings.billing_db), read_only=True)
+    try:
+        return conn.execute(sql, list(args)).fetchall()
+    finally:
+        conn.close()
+
+
+def dunning_customer(settings: Settings) -> str:
+    return warehouse_rows(
+        settings,
+        """SELECT DISTINCT i.customer_id FROM invoices i JOIN customers c ON c.id = i.customer_id
+           WHERE i.status = 'open' AND NOT c.deleted AND c.email IS NOT NULL
+             AND EXISTS (SELECT 1 FROM payment_attempts p WHERE p.invoice_id = i.id AND p.status = 'failed')
+           ORDER BY 1""",
+    )[0][0]
+
+
+def portal_session(sandbox, session_id: str) -> dict:
+    """The session as the sandbox recorded it (what Stripe would have made of the request)."""
+    return next(
+        s.session for s in list(sandbox.server.portal.sessions.values()) if s.session["id"] == session_id
+    )
