@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 # streamlit-authenticator's default cookie key: a token signed with it is forgeable by anyone.
 LIBRARY_DEFAULT_KEY = "some_key"
 MIN_KEY_BYTES = 32
+# Session-state flag: the next run that shows the sign-in form deletes the browser cookie.
+DROP_COOKIE = "drop_auth_cookie"
+SESSION_ENDED = "staff_session_ended"
 MAKE_KEY_HINT = 'make one with: python -c "import secrets; print(secrets.token_urlsafe(48))"'
 
 
@@ -97,6 +100,26 @@ class SignInGate:
 
         Renders the sign-in form and returns None when nobody is signed in.
         """
+        user = self._session_user()
+        if user is not None:
+            return user
+        if st.session_state.pop(DROP_COOKIE, False):
+            # Rendered now, with the form, so the browser really runs the deletion.
+            self.authenticator.cookie_controller.delete_cookie()
+        if st.session_state.get(SESSION_ENDED):
+            st.warning("Your session has ended. Please sign in again.")
+        form = st.empty()
+        with form.container():
+            user = self._sign_in_form()
+        if user is None:
+            return None
+        form.empty()
+        st.session_state.pop(SESSION_ENDED, None)
+        self._start_session(user)
+        return user
+
+    def _session_user(self) -> StaffUser | None:
+        """The user of a live session: this browser session's, or the one its cookie names."""
         ops_db = self.settings.ops_db
         current = st.session_state.get("staff")
         expires_at = st.session_state.get("staff_session_expires")
@@ -106,28 +129,31 @@ class SignInGate:
             if user is not None and user.role == current.role and live:
                 return user
             self._forget()
-            st.warning("Your session has ended. Please sign in again.")
-        else:
-            token = self.authenticator.cookie_controller.get_cookie()
-            if token and sessions.session_is_live(ops_db, token["username"], token["exp_date"]):
-                user = _staff_from(self.credentials, token["username"])
-                if user is not None:
-                    _remember(user, token["exp_date"])
-                    return user
-        self._sign_in_form()
+            # Kept until the next sign-in: the cookie component's reruns would wipe a one-off message.
+            st.session_state[SESSION_ENDED] = True
+            return None
+        token = self.authenticator.cookie_controller.get_cookie()
+        if not token:
+            return None
+        user = _staff_from(self.credentials, token["username"])
+        if user is not None and sessions.session_is_live(ops_db, token["username"], token["exp_date"]):
+            _remember(user, token["exp_date"])
+            return user
+        st.session_state[DROP_COOKIE] = True  # a revoked or expired cookie: clear it from the browser
         return None
 
-    def _sign_in_form(self) -> None:
+    def _sign_in_form(self) -> StaffUser | None:
+        """The form; the staff user once their password is right, else None (messages shown)."""
         with st.form("sign_in"):
             st.subheader("Sign in to the billing console")
             username = st.text_input("Username", autocomplete="username").strip().lower()
             password = st.text_input("Password", type="password", autocomplete="current-password")
             submitted = st.form_submit_button("Sign in")
         if not submitted:
-            return
+            return None
         if not username or not password:
             st.error("Enter your username and password.")
-            return
+            return None
         ops_db, client = self.settings.ops_db, client_address()
         until = throttle.locked_until(ops_db, username, client, _limits(self.settings))
         if until is not None:
@@ -135,23 +161,29 @@ class SignInGate:
             st.error(
                 f"Too many failed sign-ins. Try again in {minutes} minute(s), or ask an admin to unlock."
             )
-            return
+            return None
         if not self.authenticator.authentication_controller.login(username, password):
             throttle.record_failure(ops_db, username, client)
-            log.warning("failed sign-in for %r from %s", username, client)
+            log.warning("failed sign-in from %s", client)
             st.session_state["authentication_status"] = None
             st.error("Wrong username or password.")
-            return
+            return None
         user = _staff_from(self.credentials, username)
         if user is None:
             st.error("This account has no role; ask an admin to set one.")
-            return
+        return user
+
+    def _start_session(self, user: StaffUser) -> None:
+        """Record the session server-side and hand the browser its cookie.
+
+        No st.rerun() here: the cookie is set by a component, which acts only once
+        it is rendered, so this run goes on to render the page.
+        """
         cookies = self.authenticator.cookie_controller
         cookies.set_cookie()
         expires_at = cookies.cookie_model.exp_date
-        sessions.record_session(ops_db, username, expires_at)
+        sessions.record_session(self.settings.ops_db, user.username, expires_at)
         _remember(user, expires_at)
-        st.rerun()
 
     def sign_out(self, user: StaffUser) -> None:
         """End this user's sessions everywhere (every browser, copied cookies included)."""
@@ -162,7 +194,7 @@ class SignInGate:
     def _forget(self) -> None:
         for key in ("staff", "staff_session_expires", "authentication_status", "username", "name", "roles"):
             st.session_state.pop(key, None)
-        self.authenticator.cookie_controller.delete_cookie()
+        st.session_state[DROP_COOKIE] = True
 
 
 def _remember(user: StaffUser, expires_at: float) -> None:

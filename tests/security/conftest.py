@@ -1,0 +1,44 @@
+"""Helpers of the security tests: a browser sign-in, the auth cookie, the users CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+from tests.conftest import ROOT, STAFF_PASSWORDS
+
+WAIT_MS = 30_000
+
+
+def browser_sign_in(page, url: str, username: str) -> None:
+    page.goto(url)
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password", exact=True).fill(STAFF_PASSWORDS[username])
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_text(f"Welcome, {username.title()} Tester").first.wait_for(timeout=WAIT_MS)
+
+
+def auth_cookie(context, name: str) -> dict:
+    """The sign-in cookie of a browser context, once the cookie component has set it."""
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while time.monotonic() < deadline:
+        found = [c for c in context.cookies() if c["name"] == name]
+        if found:
+            return found[0]
+        time.sleep(0.2)
+    raise AssertionError(f"the browser never received the {name} cookie")
+
+
+def shows_sign_in_form(page) -> bool:
+    page.get_by_label("Username").first.wait_for(timeout=WAIT_MS)
+    return page.get_by_text("Welcome,").count() == 0
+
+
+def users_cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    """`python -m console.users ...` with the test's environment (console_env)."""
+    return subprocess.run(
+        [sys.executable, "-m", "console.users", *args],
+        cwd=ROOT, env=os.environ.copy(), input=stdin, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
