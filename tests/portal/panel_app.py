@@ -1,0 +1,9 @@
+"""Only the portal panel, for AppTest: the customer page and the dunning queue make the same call."""
+
+import streamlit as st
+
+from console.access import current_staff
+from console.portal_panel import render_portal_panel
+from console.settings import load_settings
+
+render_portal_panel(load_settings(), current_staff(), st.session_state["customer_id"])
