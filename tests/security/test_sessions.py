@@ -1,0 +1,63 @@
+"""Server-side session records: lifetime from the setting, expiry, revocation (issue 9)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from console import sessions
+from console.settings import load_settings
+from tests.conftest import STAFF_PASSWORDS
+
+
+def sign_in(at, username: str):
+    at.text_input[0].input(username)
+    at.text_input[1].input(STAFF_PASSWORDS[username])
+    at.button[0].click()
+    return at.run()
+
+
+@pytest.mark.parametrize("hours", [None, 3])
+def test_session_lifetime_follows_cookie_expiry_hours(app_as, monkeypatch, hours):
+    if hours is not None:
+        monkeypatch.setenv("COOKIE_EXPIRY_HOURS", str(hours))
+    expected = (hours or 10) * 3600  # default: one working day
+    started = time.time()
+    at = sign_in(app_as(None).run(), "sam")
+    expires_at = at.session_state["staff_session_expires"]
+    assert started + expected - 5 < expires_at <= time.time() + expected
+    assert sessions.session_is_live(load_settings().ops_db, "sam", expires_at)
+
+
+def test_expired_and_revoked_sessions_are_not_live(console_env):
+    ops_db = load_settings().ops_db
+    live, expired = time.time() + 600, time.time() - 1
+    sessions.record_session(ops_db, "sam", live)
+    sessions.record_session(ops_db, "sam", expired)
+    assert sessions.session_is_live(ops_db, "sam", live)
+    assert not sessions.session_is_live(ops_db, "sam", expired)
+    assert not sessions.session_is_live(ops_db, "ada", live)  # the row belongs to sam
+    assert not sessions.session_is_live(ops_db, "sam", live + 1)  # never issued
+    assert sessions.revoke_sessions(ops_db, "sam") == 2
+    assert not sessions.session_is_live(ops_db, "sam", live)
+
+
+def test_open_session_ends_when_it_expires(app_as):
+    at = app_as("finance").run()
+    assert at.session_state["staff"].role == "finance"
+    with sessions.ops.connect(load_settings().ops_db) as conn:
+        conn.execute("UPDATE staff_sessions SET expires_at = '2000-01-01T00:00:00Z'")
+    at.run()
+    assert "staff" not in at.session_state
+    assert [t.label for t in at.text_input] == ["Username", "Password"]
+    assert "Your session has ended" in at.warning[0].value
+
+
+def test_revoking_one_user_leaves_the_others(app_as):
+    support, admin = app_as("support").run(), app_as("admin").run()
+    sessions.revoke_sessions(load_settings().ops_db, "sam")
+    support.run()
+    admin.run()
+    assert "staff" not in support.session_state
+    assert admin.session_state["staff"].username == "ada"
