@@ -40,7 +40,9 @@ TIERS = [
     ("team", "Team", 1500, True),
 ]
 ENTERPRISE = ("enterprise", "Enterprise", 49900, False)
-CHURN = {1: 0.03, 3: 0.07, 12: 0.12}  # voluntary cancellations per period, by months per period
+CHURN = {1: 0.03, 3: 0.07, 12: 0.12}
+DUNNING_EVERY = 30
+RECENT_EVERY = 20  # voluntary cancellations per period, by months per period
 
 
 def local_amount(usd_cents: int, currency: str) -> int:
@@ -145,6 +147,15 @@ class CustomerHistory:
         self.catalog = catalog
         self.now = now
         created = start + int((now - start) * rng.random() ** 0.6)
+        if index % RECENT_EVERY == 7:
+            # A steady trickle of sign-ups inside the event window, even in a small account.
+            created = now - int(rng.random() * (EVENT_WINDOW - DAY)) - DAY
+        # Every 30th customer is, at `now`, a few days into dunning on a monthly plan, so even
+        # a small account has invoices being retried.
+        self.in_dunning_at_now = index % DUNNING_EVERY == 1
+        if self.in_dunning_at_now:
+            months_back = min(rng.randint(2, 8), max(2, (now - start) // (31 * DAY)))
+            created = add_months(now - rng.randint(2, 10) * DAY, -months_back)
         self.currency = weighted(rng, CURRENCIES)
         cust, card = Ledger.new_customer(rng, created, self.currency, index)
         self.ledger = Ledger(rng, sink, (now - EVENT_WINDOW, now), cust, card)
@@ -156,7 +167,8 @@ class CustomerHistory:
 
     def play(self) -> Ledger:
         rng, now = self.rng, self.now
-        t = self.created + rng.randint(30, 3600) if rng.random() < 0.9 else None
+        subscribes = rng.random() < 0.9 or self.in_dunning_at_now
+        t = self.created + rng.randint(30, 3600) if subscribes else None
         ended_last = self.created
         while t is not None and t <= now:
             ended = self.play_subscription(t)
@@ -174,7 +186,7 @@ class CustomerHistory:
 
     def pick_price(self, t: int) -> tuple[dict[str, Any], int]:
         rng = self.rng
-        interval, count = weighted(rng, INTERVALS)
+        interval, count = ("month", 1) if self.in_dunning_at_now else weighted(rng, INTERVALS)
         if t >= self.catalog.enterprise_launch and interval == "month" and count == 1 and rng.random() < 0.1:
             return self.catalog.current["enterprise", self.currency, "month", 1], 1
         key = weighted(rng, [("starter", 0.4), ("pro", 0.3), ("business", 0.1), ("team", 0.2)])
@@ -185,7 +197,7 @@ class CustomerHistory:
         """Run one subscription from `t`; answer when it ended, or None if it lives at `now`."""
         rng, ledger, now = self.rng, self.ledger, self.now
         price, quantity = self.pick_price(t)
-        trial = rng.random() < 0.35
+        trial = rng.random() < 0.35 and not self.in_dunning_at_now
         sub = ledger.start_subscription(t, price, quantity, 14 if trial else 0)
         first = ledger.invoices[sub["latest_invoice"]]
         if not trial:
@@ -231,7 +243,7 @@ class CustomerHistory:
         months = price["recurring"]["interval_count"] * (
             12 if price["recurring"]["interval"] == "year" else 1
         )
-        if period_end <= settled:
+        if period_end <= settled or self.in_dunning_at_now:
             return None
         when = settled + int(rng.random() * (period_end - settled))
         if rng.random() < CHURN[months]:
@@ -254,7 +266,7 @@ class CustomerHistory:
         """The first payment of a subscription without a trial: `incomplete` until it succeeds,
         `incomplete_expired` (invoice voided) if it has not after 23 hours."""
         rng, ledger, now = self.rng, self.ledger, self.now
-        if rng.random() >= 0.05:
+        if rng.random() >= 0.05 or self.in_dunning_at_now:
             ledger.attempt(inv, t, None)
             return t
         ledger.attempt(inv, t, weighted(rng, FIRST_DECLINES))
@@ -280,12 +292,15 @@ class CustomerHistory:
         rng, ledger, now = self.rng, self.ledger, self.now
         if inv["amount_due"] == 0:
             return t
-        if rng.random() >= fail_rate:
+        forced = self.in_dunning_at_now and t >= now - 13 * DAY
+        if self.in_dunning_at_now and not forced:
+            fail_rate = 0.0
+        if rng.random() >= fail_rate and not forced:
             ledger.attempt(inv, t, None)
             return t
-        decline = weighted(rng, FIRST_DECLINES)
+        decline = "insufficient_funds" if forced else weighted(rng, FIRST_DECLINES)
         ledger.attempt(inv, t, decline, t + RETRY_DAYS[0] * DAY)
-        card_update = t + int(rng.uniform(0.5, 13) * DAY) if rng.random() < 0.3 else None
+        card_update = t + int(rng.uniform(0.5, 13) * DAY) if rng.random() < 0.3 and not forced else None
         for n, days in enumerate(RETRY_DAYS):
             retry_at = t + days * DAY
             following = t + RETRY_DAYS[n + 1] * DAY if n + 1 < len(RETRY_DAYS) else None
@@ -300,7 +315,7 @@ class CustomerHistory:
                 decline, card_update = "generic_decline", None
             if retry_at > now:
                 return None
-            ok = rng.random() < RETRY_SUCCESS[decline]
+            ok = rng.random() < RETRY_SUCCESS[decline] and not forced
             ledger.attempt(inv, retry_at, None if ok else decline, following)
             if ok:
                 return retry_at

@@ -44,13 +44,13 @@ DOMAINS = ["example.com", "example.org", "example.net", "mail.example", "firma.e
 # Names a console must render as text, never as markup or a link.
 TRICKY_NAMES = [
     "<img src=x onerror=alert(1)>[click](https://example.org)",
+    "Maximilian-Alexander Konstantin Wolfgang Friedrich Bartholomäus von und zu "
+    "Hohenlohe-Langenburg-Schillingsfürst-Oettingen-Wallerstein-Sayn-Wittgenstein "
+    "Aktiengesellschaft für internationale Softwaredienstleistungen und Beratung mbH & Co. KG",
     "<script>alert('x')</script>",
     "Robert'); DROP TABLE customers;--",
     '=HYPERLINK("https://example.org","invoice")',
     "Ünïcödé Ñame 漢字テスト 🚀",
-    "Maximilian-Alexander Konstantin Wolfgang Friedrich Bartholomäus von und zu "
-    "Hohenlohe-Langenburg-Schillingsfürst-Oettingen-Wallerstein-Sayn-Wittgenstein "
-    "Aktiengesellschaft für internationale Softwaredienstleistungen und Beratung mbH & Co. KG",
 ]
 
 # currency -> (locale weights, country)
@@ -79,18 +79,19 @@ def person(rng: random.Random, currency: str, index: int) -> tuple[str, str, lis
     first = rng.choice(FIRST[lang])
     last = rng.choice(LAST[lang])
     roll = rng.random()
-    if roll < 0.004:
-        name = TRICKY_NAMES[index % len(TRICKY_NAMES)]
+    if index % 40 == 3:
+        # A steady share of names a console must render as text, starting with the first 40.
+        name = TRICKY_NAMES[(index // 40) % len(TRICKY_NAMES)]
     elif roll < 0.12:
         name = f"{last} {rng.choice(COMPANY)}"
     else:
         name = f"{first} {last}"
-    local = f"{ascii_fold(first)}.{ascii_fold(last)}"
+    # The index keeps emails unique, as a real customer base mostly is.
+    local = f"{ascii_fold(first)}.{ascii_fold(last)}{index}"
     if rng.random() < 0.08:
         local += "+billing"
     elif rng.random() < 0.05:
         local += f"+{rng.choice(['stripe', 'saas', 'invoices'])}"
-    # The index keeps emails unique, as a real customer base mostly is.
-    email = f"{local}{index}@{rng.choice(DOMAINS)}"
+    email = f"{local}@{rng.choice(DOMAINS)}"
     locales = [] if rng.random() < 0.3 else [locale]
     return name, email, locales, country
