@@ -2,8 +2,87 @@
 
 import streamlit as st
 
-from console import access
+from console import access, customers, display, freshness, portal_panel, snapshots
+from console.settings import load_settings
 
-access.require_page("customer")
+staff = access.require_page("customer")
+settings = load_settings()
 st.title(access.PAGES_BY_KEY["customer"].title)
-st.info("A customer's profile, subscriptions, invoices, payment attempts and portal links. Coming soon.")
+freshness.render_freshness(settings)
+
+customer_id = st.query_params.get("id", "").strip()
+if not customer_id:
+    st.info("Choose a customer on the Customers page, or add `?id=cus_...` to this page's address.")
+    st.page_link(access.PAGES_BY_KEY["customers"].path, label="Search customers", icon=":material/search:")
+    st.stop()
+if not customers.CUSTOMER_ID.match(customer_id):
+    st.error("This is not a Stripe customer id (they look like cus_ followed by letters and digits):")
+    st.code(customer_id, language=None)
+    st.page_link(access.PAGES_BY_KEY["customers"].path, label="Search customers", icon=":material/search:")
+    st.stop()
+
+profile = snapshots.read(settings, customers.customer_profile, customer_id)
+if profile is None:
+    st.warning(
+        "No customer with this id in the warehouse. Check the id; a customer created since the last "
+        "sync appears after the next one."
+    )
+    st.code(customer_id, language=None)
+    st.page_link(access.PAGES_BY_KEY["customers"].path, label="Search customers", icon=":material/search:")
+    st.stop()
+
+if profile.deleted:
+    st.warning(
+        "This customer was deleted in Stripe. Their history is kept here, read-only.",
+        icon=":material/delete:",
+    )
+if profile.delinquent:
+    st.error("Delinquent: Stripe marks this customer's latest payment as failed.", icon=":material/warning:")
+
+# Untrusted values go through st.text, never Markdown.
+left, right = st.columns(2)
+with left:
+    st.caption("Name")
+    st.text(display.printable(profile.name) or "—")
+    st.caption("Email")
+    st.text(display.printable(profile.email) or "—")
+    st.caption("Customer id")
+    st.code(profile.id, language=None)
+with right:
+    st.caption("Created (UTC)")
+    st.text(display.utc_text(profile.created) or "—")
+    st.caption("Currency")
+    st.text((profile.currency or "not set").upper())
+    st.caption("Mode")
+    st.text("test" if profile.livemode is False else "live")
+    st.link_button("Open in the Stripe dashboard", profile.dashboard_url, icon=":material/open_in_new:")
+
+st.subheader("Subscriptions", anchor=False)
+subscriptions = snapshots.read(settings, customers.customer_subscriptions, customer_id)
+if subscriptions.empty:
+    st.caption("No subscriptions.")
+else:
+    st.dataframe(subscriptions, hide_index=True)
+
+st.subheader("Invoices", anchor=False)
+invoice_rows = snapshots.read(settings, customers.customer_invoices, customer_id)
+if invoice_rows.empty:
+    st.caption("No invoices.")
+else:
+    st.caption(f"Newest first, at most {customers.HISTORY_LIMIT}.")
+    st.dataframe(
+        invoice_rows,
+        hide_index=True,
+        column_config={"Hosted invoice": st.column_config.LinkColumn(display_text="Open")},
+    )
+
+st.subheader("Payment attempts", anchor=False)
+attempts = snapshots.read(settings, customers.customer_payment_attempts, customer_id)
+if attempts.empty:
+    st.caption("No payment attempts.")
+else:
+    st.dataframe(attempts, hide_index=True)
+
+st.divider()
+# Portal links (issue 6): the panel checks the role itself (finance sees the history only).
+portal_panel.render_portal_panel(settings, staff, customer_id)

@@ -1,0 +1,418 @@
+"""Customer search and the customer page's queries.
+
+Search takes one box. A Stripe id (`cus_`, `sub_`, `in_`) or an invoice number finds
+its customer exactly; anything else is a substring of the email (case-insensitive) or
+of the name (case- and accent-insensitive: "jose" finds "José"). The text is always a
+bound parameter.
+
+Speed: substring search cannot use an index, so each snapshot connection builds
+`memory.customer_search` once (see console/snapshots.py): one pre-folded search key
+per customer plus the filter columns, in the order results are shown. A search is
+then a single scan of an in-memory column (about 10 ms on a million customers). The
+customer page's queries go through indexes on customer_id (sync/schema.sql); each
+first narrows to the customer's rows in a MATERIALIZED step, because DuckDB skips the
+index when a top-N sort sits directly on the filtered scan.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+import duckdb
+import pandas as pd
+
+from console.display import printable, utc_text
+from console.dunning_queue import DUNNING_INVOICES
+from console.money import format_money
+
+PAGE_SIZE = 50
+HISTORY_LIMIT = 200  # invoices and payment attempts shown on the customer page
+SUBSCRIPTION_STATUSES = (
+    "active",
+    "trialing",
+    "past_due",
+    "unpaid",
+    "paused",
+    "incomplete",
+    "incomplete_expired",
+    "canceled",
+)
+CUSTOMER_ID = re.compile(r"^cus_[A-Za-z0-9]+$")
+_SUBSCRIPTION_ID = re.compile(r"^sub_[A-Za-z0-9]+$")
+_INVOICE_ID = re.compile(r"^in_[A-Za-z0-9]+$")
+# Stripe invoice numbers: a 3-12 character upper-case prefix, a dash, a sequence of 4+ digits.
+_INVOICE_NUMBER = re.compile(r"^[A-Za-z0-9]{3,12}-[0-9]{4,}$")
+_SEPARATOR = "\x1f"  # between email and name in the search key; never in a folded query
+
+
+class SearchKind(StrEnum):
+    CUSTOMER_ID = "customer id"
+    SUBSCRIPTION_ID = "subscription id"
+    INVOICE_ID = "invoice id"
+    INVOICE_NUMBER = "invoice number"
+    TEXT = "email or name"
+    ALL = "all customers"
+
+
+@dataclass(frozen=True)
+class SearchKey:
+    kind: SearchKind
+    value: str
+
+    @property
+    def exact(self) -> bool:
+        return self.kind not in (SearchKind.TEXT, SearchKind.ALL)
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    key: SearchKey
+    rows: pd.DataFrame  # display-ready, RESULT_COLUMNS
+    total: int
+    page: int
+    page_count: int
+
+
+RESULT_COLUMNS = [
+    "Customer id",
+    "Email",
+    "Name",
+    "Created (UTC)",
+    "Currency",
+    "Subscriptions",
+    "Delinquent",
+    "In dunning",
+    "Deleted",
+]
+
+
+def parse_search(text: str) -> SearchKey:
+    """What the search box holds: an exact key, a text fragment, or nothing (all customers)."""
+    # Control characters cannot be typed on purpose and cannot match the folded key.
+    cleaned = "".join(ch for ch in text if ch.isprintable()).strip()
+    if not cleaned:
+        return SearchKey(SearchKind.ALL, "")
+    if CUSTOMER_ID.match(cleaned):
+        return SearchKey(SearchKind.CUSTOMER_ID, cleaned)
+    if _SUBSCRIPTION_ID.match(cleaned):
+        return SearchKey(SearchKind.SUBSCRIPTION_ID, cleaned)
+    if _INVOICE_ID.match(cleaned):
+        return SearchKey(SearchKind.INVOICE_ID, cleaned)
+    if _INVOICE_NUMBER.match(cleaned):
+        return SearchKey(SearchKind.INVOICE_NUMBER, cleaned.upper())
+    return SearchKey(SearchKind.TEXT, cleaned)
+
+
+def build_search_table(con: duckdb.DuckDBPyConnection) -> None:
+    """Create `memory.customer_search` from the attached warehouse (once per snapshot)."""
+    con.execute(
+        f"""
+        CREATE OR REPLACE TABLE memory.main.customer_search AS
+        WITH statuses AS (
+            SELECT customer_id, list(DISTINCT status ORDER BY status) AS statuses
+            FROM subscriptions GROUP BY customer_id
+        ), dunning AS (SELECT DISTINCT customer_id FROM ({DUNNING_INVOICES}))
+        SELECT row_number() OVER (ORDER BY c.created DESC NULLS LAST, c.id) AS position,
+               c.id, c.email, c.name, c.created, c.currency, c.delinquent, c.deleted,
+               strip_accents(lower(coalesce(c.email, '') || chr(31) || coalesce(c.name, ''))) AS search_key,
+               c.id IN (SELECT customer_id FROM dunning) AS in_dunning,
+               coalesce(s.statuses, []) AS subscription_statuses
+        FROM customers c LEFT JOIN statuses s ON s.customer_id = c.id
+        ORDER BY position
+        """  # noqa: S608 -- only constant SQL is formatted in
+    )
+
+
+def search_customers(
+    con: duckdb.DuckDBPyConnection,
+    text: str,
+    subscription_status: str | None = None,
+    dunning_only: bool = False,
+    delinquent_only: bool = False,
+    currency: str | None = None,
+    page: int = 1,
+    page_size: int = PAGE_SIZE,
+) -> SearchResult:
+    """One page of customers matching the search box and filters, newest first.
+
+    Filters narrow text searches and the full list; an exact key (an id or an invoice
+    number) finds its customer whatever the filters say.
+    """
+    key = parse_search(text)
+    where, params = _match(key)
+    if not key.exact:
+        if subscription_status:
+            where.append("list_contains(subscription_statuses, ?)")
+            params.append(subscription_status)
+        if dunning_only:
+            where.append("in_dunning")
+        if delinquent_only:
+            where.append("delinquent")
+        if currency:
+            where.append("currency = ?")
+            params.append(currency.lower())
+    condition = " AND ".join(where) or "true"
+    # The condition is assembled from the constant fragments above; values are parameters.
+    count_sql = f"SELECT count(*) FROM memory.customer_search WHERE {condition}"  # noqa: S608
+    total = con.execute(count_sql, params).fetchone()[0]
+    page_count = max(1, math.ceil(total / page_size))
+    page = min(max(1, page), page_count)
+    found = con.execute(
+        f"SELECT id, email, name, created, currency, subscription_statuses, delinquent, in_dunning, deleted "  # noqa: S608
+        f"FROM memory.customer_search WHERE {condition} ORDER BY position LIMIT ? OFFSET ?",
+        [*params, page_size, (page - 1) * page_size],
+    ).fetchall()
+    rows = pd.DataFrame(
+        [
+            (
+                cid,
+                printable(email),
+                printable(name),
+                utc_text(created),
+                (cur or "").upper(),
+                ", ".join(statuses),
+                bool(delinquent),
+                bool(in_dunning),
+                bool(deleted),
+            )
+            for cid, email, name, created, cur, statuses, delinquent, in_dunning, deleted in found
+        ],
+        columns=RESULT_COLUMNS,
+    )
+    return SearchResult(key, rows, total, page, page_count)
+
+
+def _match(key: SearchKey) -> tuple[list[str], list[object]]:
+    match key.kind:
+        case SearchKind.CUSTOMER_ID:
+            return ["id = ?"], [key.value]
+        case SearchKind.SUBSCRIPTION_ID:
+            return ["id IN (SELECT customer_id FROM subscriptions WHERE id = ?)"], [key.value]
+        case SearchKind.INVOICE_ID:
+            return ["id IN (SELECT customer_id FROM invoices WHERE id = ?)"], [key.value]
+        case SearchKind.INVOICE_NUMBER:
+            return ["id IN (SELECT customer_id FROM invoices WHERE number = ?)"], [key.value]
+        case SearchKind.TEXT:
+            return ["contains(search_key, strip_accents(lower(?)))"], [key.value]
+    return [], []
+
+
+def currencies(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Customer currencies present, for the filter."""
+    rows = con.execute(
+        "SELECT DISTINCT currency FROM memory.customer_search WHERE currency IS NOT NULL ORDER BY 1"
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+# --- the customer page ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CustomerProfile:
+    id: str
+    email: str | None
+    name: str | None
+    description: str | None
+    created: datetime | None
+    currency: str | None
+    delinquent: bool
+    deleted: bool
+    livemode: bool | None
+
+    @property
+    def dashboard_url(self) -> str:
+        return dashboard_url(self.id, self.livemode)
+
+
+def dashboard_url(customer_id: str, livemode: bool | None) -> str:
+    """The customer in Stripe's dashboard: test-mode customers live under /test/."""
+    mode = "test/" if livemode is False else ""
+    return f"https://dashboard.stripe.com/{mode}customers/{customer_id}"
+
+
+def customer_profile(con: duckdb.DuckDBPyConnection, customer_id: str) -> CustomerProfile | None:
+    row = con.execute(
+        "SELECT id, email, name, description, created, currency, delinquent, deleted, livemode "
+        "FROM customers WHERE id = ?",
+        [customer_id],
+    ).fetchone()
+    return CustomerProfile(*row) if row else None
+
+
+SUBSCRIPTION_COLUMNS = [
+    "Subscription id",
+    "Status",
+    "Plan",
+    "MRR",
+    "Current period end (UTC)",
+    "Trial end (UTC)",
+    "Cancel at period end",
+    "Canceled (UTC)",
+    "Ended (UTC)",
+    "Created (UTC)",
+]
+
+
+def customer_subscriptions(con: duckdb.DuckDBPyConnection, customer_id: str) -> pd.DataFrame:
+    """The customer's subscriptions, newest first, with MRR as METRICS.md defines it."""
+    rows = con.execute(
+        """
+        WITH subs AS MATERIALIZED (SELECT * FROM subscriptions WHERE customer_id = ?),
+        items AS MATERIALIZED (
+            SELECT * FROM subscription_items WHERE subscription_id IN (SELECT id FROM subs)
+        )
+        SELECT s.id, s.status,
+               string_agg(coalesce(pr.name, p.nickname, i.price_id), ', ' ORDER BY i.id) AS plan,
+               sum(p.unit_amount * i.quantity * CASE p.recurring_interval
+                       WHEN 'month' THEN 1.0 WHEN 'year' THEN 1.0 / 12
+                       WHEN 'week' THEN 52.0 / 12 WHEN 'day' THEN 365.0 / 12 END
+                   / coalesce(p.recurring_interval_count, 1)) AS mrr,
+               coalesce(s.currency, any_value(p.currency)) AS currency,
+               max(i.current_period_end) AS current_period_end,
+               s.trial_end, s.cancel_at_period_end, s.canceled_at, s.ended_at, s.created
+        FROM subs s
+        LEFT JOIN items i ON i.subscription_id = s.id
+        LEFT JOIN prices p ON p.id = i.price_id
+        LEFT JOIN products pr ON pr.id = p.product_id
+        GROUP BY s.id, s.status, s.currency, s.trial_end, s.cancel_at_period_end, s.canceled_at,
+                 s.ended_at, s.created
+        ORDER BY s.created DESC, s.id
+        """,
+        [customer_id],
+    ).fetchall()
+    return pd.DataFrame(
+        [
+            (
+                sid,
+                status,
+                printable(plan),
+                format_money(None if mrr is None else round(mrr), cur),
+                utc_text(period_end),
+                utc_text(trial_end),
+                bool(at_period_end),
+                utc_text(canceled),
+                utc_text(ended),
+                utc_text(created),
+            )
+            for (
+                sid,
+                status,
+                plan,
+                mrr,
+                cur,
+                period_end,
+                trial_end,
+                at_period_end,
+                canceled,
+                ended,
+                created,
+            ) in rows
+        ],
+        columns=SUBSCRIPTION_COLUMNS,
+    )
+
+
+INVOICE_COLUMNS = [
+    "Number",
+    "Invoice id",
+    "Status",
+    "Amount due",
+    "Remaining",
+    "Attempts",
+    "Next retry (UTC)",
+    "Created (UTC)",
+    "Hosted invoice",
+]
+
+
+def customer_invoices(
+    con: duckdb.DuckDBPyConnection, customer_id: str, limit: int = HISTORY_LIMIT
+) -> pd.DataFrame:
+    """The customer's latest invoices, newest first."""
+    rows = con.execute(
+        """
+        WITH mine AS MATERIALIZED (
+            SELECT id, number, status, currency, amount_due, amount_remaining, attempt_count,
+                   next_payment_attempt, created, hosted_invoice_url
+            FROM invoices WHERE customer_id = ?
+        )
+        SELECT * FROM mine ORDER BY created DESC, id LIMIT ?
+        """,
+        [customer_id, limit],
+    ).fetchall()
+    return pd.DataFrame(
+        [
+            (
+                printable(number),
+                iid,
+                status,
+                format_money(due, cur),
+                format_money(remaining, cur),
+                int(attempts or 0),
+                utc_text(next_attempt) if status == "open" else "",
+                utc_text(created),
+                safe_link(url),
+            )
+            for iid, number, status, cur, due, remaining, attempts, next_attempt, created, url in rows
+        ],
+        columns=INVOICE_COLUMNS,
+    )
+
+
+ATTEMPT_COLUMNS = [
+    "When (UTC)",
+    "Invoice",
+    "Status",
+    "Amount",
+    "Failure code",
+    "Decline code",
+    "Outcome",
+    "Message",
+    "Charge id",
+]
+
+
+def customer_payment_attempts(
+    con: duckdb.DuckDBPyConnection, customer_id: str, limit: int = HISTORY_LIMIT
+) -> pd.DataFrame:
+    """The payment-attempt timeline of the customer's invoices, newest first."""
+    rows = con.execute(
+        """
+        WITH mine AS MATERIALIZED (SELECT id, number FROM invoices WHERE customer_id = ?),
+        attempts AS MATERIALIZED (
+            SELECT * FROM payment_attempts WHERE invoice_id IN (SELECT id FROM mine)
+        )
+        SELECT a.created, coalesce(m.number, a.invoice_id), a.status, a.amount, a.currency,
+               a.failure_code, a.decline_code, a.outcome_type, a.failure_message, a.id
+        FROM attempts a LEFT JOIN mine m ON m.id = a.invoice_id
+        ORDER BY a.created DESC, a.id LIMIT ?
+        """,
+        [customer_id, limit],
+    ).fetchall()
+    return pd.DataFrame(
+        [
+            (
+                utc_text(created),
+                printable(invoice),
+                status,
+                format_money(amount, cur),
+                printable(failure),
+                printable(decline),
+                printable(outcome),
+                printable(message),
+                charge,
+            )
+            for created, invoice, status, amount, cur, failure, decline, outcome, message, charge in rows
+        ],
+        columns=ATTEMPT_COLUMNS,
+    )
+
+
+def safe_link(url: str | None) -> str | None:
+    """Only https links are shown as links (a javascript: URL in the data stays dead)."""
+    return url if isinstance(url, str) and url.startswith("https://") else None
