@@ -59,8 +59,12 @@ def running_sandbox(
     portal_ttl: int = 300,
     portal_configured: bool = True,
     fault_seed: int | None = None,
+    in_place: bool = False,
 ) -> Iterator[SandboxHandle]:
-    """Serve the account in `data` on 127.0.0.1 (a free port unless given) until the block ends."""
+    """Serve the account in `data` on 127.0.0.1 (a free port unless given) until the block ends.
+
+    The server works on a private copy of the account unless `in_place` (then changes
+    are written to `data` itself; worth it only for very large read-only accounts)."""
     faults = Faults(latency_ms, rate_limit, error_rate, drop_rate, truncate_rate)
     server = Sandbox(
         data,
@@ -70,6 +74,7 @@ def running_sandbox(
         portal_ttl=portal_ttl,
         portal_configured=portal_configured,
         fault_seed=fault_seed,
+        in_place=in_place,
     )
     thread = threading.Thread(target=server.serve_forever, name="sandbox", daemon=True)
     thread.start()
