@@ -87,35 +87,68 @@ def _utc_naive(now: datetime | None) -> datetime:
 
 
 def _checkpoint(column: str) -> str:
-    """SQL: the first checkpoint at or after `column` (NULL = never: past "now")."""
-    ceiling = f"(year({column}) * 12 + month({column}) - 1 + ({column} > date_trunc('month', {column}))::INT)"
+    """SQL: the first checkpoint at or after `column`, which must be named `column`_month:
+    the month number of (column - 1 µs), plus one, in the inner query (see `_SUBSCRIPTIONS`)."""
     return (
-        f"CASE WHEN {column} IS NULL THEN $k + 2 WHEN {ceiling} <= $k THEN {ceiling} "
+        f"CASE WHEN {column} IS NULL THEN $k + 2 WHEN {column}_month <= $k THEN {column}_month "
         f"WHEN {column} <= $now THEN $k + 1 ELSE $k + 2 END"
     )
 
 
-# Paid-active subscriptions as checkpoint intervals [a, b). Incomplete ones never
-# paid; one that ended before its trial ended gets a >= b and drops out.
-_SPANS = f"""
-paid AS (
-    SELECT id, customer_id, currency, ended_at,
-           CASE WHEN trial_end IS NOT NULL THEN trial_end ELSE coalesce(start_date, created) END AS paid_start
-    FROM subscriptions
-    WHERE status NOT IN ('incomplete', 'incomplete_expired')
+def _ceiling_month(column: str) -> str:
+    """SQL: number of the first month starting at or after `column` (a month start maps to itself)."""
+    shifted = f"({column} - INTERVAL 1 MICROSECOND)"
+    return f"year({shifted}) * 12 + month({shifted}) AS {column}_month"
+
+
+# Every subscription with its checkpoints: e for its end, a for its paid start when
+# it covers at least one checkpoint (NULL otherwise: incomplete ones never paid, one
+# that ended before its trial ended has paid_start > end, so a >= e). `kind` sorts
+# its cancellation reason into voluntary and involuntary churn; h keys the customer
+# and currency for a cheap first grouping.
+_SUBSCRIPTIONS = f"""
+subs AS MATERIALIZED (
+    SELECT id, customer_id, currency, hash(customer_id, currency) AS h, ended_at, paid_start, e,
+           CASE WHEN cancellation_reason IN {INVOLUNTARY_REASONS} THEN 'involuntary'
+                WHEN cancellation_reason IS NULL OR cancellation_reason = 'cancellation_requested'
+                THEN 'voluntary' ELSE 'other' END AS kind,
+           CASE WHEN status NOT IN ('incomplete', 'incomplete_expired') AND paid_start IS NOT NULL AND a < e
+                THEN a END AS a
+    FROM (
+        SELECT *, {_checkpoint("paid_start")} AS a, {_checkpoint("ended_at")} AS e
+        FROM (
+            SELECT *, {_ceiling_month("paid_start")}, {_ceiling_month("ended_at")}
+            FROM (
+                SELECT id, customer_id, currency, status, ended_at, cancellation_reason,
+                       CASE WHEN trial_end IS NOT NULL THEN trial_end ELSE coalesce(start_date, created) END
+                       AS paid_start
+                FROM subscriptions
+            )
+        )
+    )
+)
+"""  # noqa: S608 - composed from constants of this module; values are bound parameters
+
+# Islands: each customer's merged coverage per currency, [a, b), with the kind of the
+# last subscription that ended at or before checkpoint b (read when the island's end
+# is the customer's churn), the customer's first paid start, and whether it is the
+# customer's first island. Most customers have one subscription per currency: one
+# GROUP BY on a hash settles them (a hash collision only sends both customers down
+# the exact path); only the others are sorted, by their real keys.
+_ISLANDS = f"""
+{_SUBSCRIPTIONS},
+groups AS (
+    SELECT h, count(*) AS n, any_value(currency) AS currency, min(a) AS a,
+           max(e) FILTER (WHERE a IS NOT NULL) AS b, any_value(kind) AS kind,
+           any_value(paid_start) AS first_paid
+    FROM subs GROUP BY h
 ),
-spans AS (
-    SELECT id, customer_id, currency, paid_start,
-           {_checkpoint("paid_start")} AS a, {_checkpoint("ended_at")} AS b
-    FROM paid
-    WHERE paid_start IS NOT NULL AND (ended_at IS NULL OR paid_start < ended_at)
-),
+multi AS MATERIALIZED (SELECT s.* FROM subs s SEMI JOIN groups g ON g.h = s.h AND g.n > 1),
 ordered AS (
-    SELECT customer_id, currency, a, b,
-           max(b) OVER (PARTITION BY customer_id, currency ORDER BY a, b
+    SELECT customer_id, currency, a, e AS b,
+           max(e) OVER (PARTITION BY customer_id, currency ORDER BY a, e
                         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reach
-    FROM spans
-    WHERE a < b
+    FROM multi WHERE a IS NOT NULL
 ),
 numbered AS (
     SELECT customer_id, currency, a, b,
@@ -123,60 +156,60 @@ numbered AS (
                                                         ROWS UNBOUNDED PRECEDING) AS island
     FROM ordered
 ),
-islands AS (
+merged AS (
     SELECT customer_id, currency, min(a) AS a, max(b) AS b
     FROM numbered GROUP BY customer_id, currency, island
+),
+merged_kinds AS (
+    SELECT i.customer_id, i.currency, i.b, arg_max(m.kind, (m.ended_at, m.id)) AS kind
+    FROM merged i
+    JOIN multi m ON m.customer_id = i.customer_id AND m.currency = i.currency AND m.e <= i.b
+    WHERE i.b <= $k + 1 AND m.ended_at IS NOT NULL
+    GROUP BY i.customer_id, i.currency, i.b
+),
+firsts AS (
+    SELECT customer_id, currency, min(paid_start) AS first_paid, min(a) AS first_a
+    FROM multi WHERE a IS NOT NULL GROUP BY customer_id, currency
+),
+islands AS MATERIALIZED (
+    SELECT currency, a, b, kind, first_paid, TRUE AS first FROM groups WHERE n = 1 AND a IS NOT NULL
+    UNION ALL
+    SELECT currency, a, b, kind, first_paid, a = first_a
+    FROM merged
+    LEFT JOIN merged_kinds USING (customer_id, currency, b)
+    JOIN firsts USING (customer_id, currency)
 )
 """  # noqa: S608 - composed from constants of this module; values are bound parameters
 
-_SUBSCRIBER_SQL = f"""
-WITH {_SPANS},
-deltas AS (
+# One pass, three small results (column `part`): subscriber deltas per checkpoint,
+# churned customers per month by kind, and item amounts per price interval (MRR is
+# normalised exactly in Python) as deltas and churned amounts per month.
+_CHURN_SQL = f"""
+WITH {_ISLANDS},
+items AS (
+    SELECT s.currency, s.a, s.e AS b, p.recurring_interval AS interval,
+           coalesce(p.recurring_interval_count, 1) AS interval_count,
+           p.unit_amount * si.quantity AS amount
+    FROM subs s
+    JOIN subscription_items si ON si.subscription_id = s.id
+    JOIN prices p ON p.id = si.price_id
+    WHERE s.a <= $k AND p.recurring_interval IS NOT NULL
+)
+SELECT 'subscribers' AS part, currency, NULL AS interval, NULL AS interval_count, k,
+       sum(d)::BIGINT AS n1, 0::BIGINT AS n2, 0::BIGINT AS n3
+FROM (
     SELECT currency, a AS k, 1 AS d FROM islands WHERE a <= $k
     UNION ALL
     SELECT currency, b AS k, -1 AS d FROM islands WHERE b <= $k
 )
-SELECT currency, k, sum(d)::BIGINT AS delta FROM deltas GROUP BY currency, k
-"""  # noqa: S608 - composed from constants of this module; values are bound parameters
-
-# Churned customers per month, split by the reason of their last ended subscription
-# (any status: the definition reads "among their subscriptions in that currency").
-_CHURNED_SQL = f"""
-WITH {_SPANS},
-churned AS (SELECT customer_id, currency, b FROM islands WHERE b <= $k + 1),
-last_ended AS (
-    SELECT c.currency, c.b - 1 AS k,
-           arg_max(CASE WHEN s.cancellation_reason IN {INVOLUNTARY_REASONS} THEN 'involuntary'
-                        WHEN s.cancellation_reason IS NULL OR s.cancellation_reason = 'cancellation_requested'
-                        THEN 'voluntary' ELSE 'other' END,
-                   (s.ended_at, s.id)) AS kind
-    FROM churned c
-    JOIN subscriptions s
-      ON s.customer_id = c.customer_id AND s.currency = c.currency AND s.ended_at IS NOT NULL
-     AND {_checkpoint("s.ended_at")} <= c.b
-    GROUP BY c.customer_id, c.currency, c.b
-)
-SELECT currency, k, count(*)::BIGINT AS churned,
-       count_if(kind = 'voluntary')::BIGINT AS churned_voluntary,
-       count_if(kind = 'involuntary')::BIGINT AS churned_involuntary
-FROM last_ended GROUP BY currency, k
-"""  # noqa: S608 - composed from constants of this module; values are bound parameters
-
-# Item amounts per price interval (normalised in Python, exactly): deltas at the
-# checkpoints where a subscription starts and stops counting, and churned amounts
-# in the month whose next checkpoint it misses.
-_MRR_SQL = f"""
-WITH {_SPANS},
-items AS (
-    SELECT sp.currency, sp.a, sp.b, p.recurring_interval AS interval,
-           coalesce(p.recurring_interval_count, 1) AS interval_count,
-           p.unit_amount * si.quantity AS amount
-    FROM spans sp
-    JOIN subscription_items si ON si.subscription_id = sp.id
-    JOIN prices p ON p.id = si.price_id
-    WHERE sp.a < sp.b AND sp.a <= $k AND p.recurring_interval IS NOT NULL
-)
-SELECT currency, interval, interval_count, k, sum(delta)::BIGINT AS delta, sum(churned)::BIGINT AS churned
+GROUP BY currency, k
+UNION ALL
+SELECT 'churned', currency, NULL, NULL, b - 1,
+       count(*)::BIGINT, count_if(kind = 'voluntary')::BIGINT, count_if(kind = 'involuntary')::BIGINT
+FROM islands WHERE b <= $k + 1
+GROUP BY currency, b
+UNION ALL
+SELECT 'mrr', currency, interval, interval_count, k, sum(delta)::BIGINT, sum(churned)::BIGINT, 0::BIGINT
 FROM (
     SELECT currency, interval, interval_count, a AS k, amount AS delta, 0 AS churned FROM items
     UNION ALL
@@ -184,12 +217,13 @@ FROM (
     UNION ALL
     SELECT currency, interval, interval_count, b - 1 AS k, 0, amount FROM items WHERE b <= $k + 1
 )
-GROUP BY ALL
+GROUP BY currency, interval, interval_count, k
 """  # noqa: S608 - composed from constants of this module; values are bound parameters
 
 
 def _monthly(amount: int, interval: str, interval_count: int) -> Fraction:
-    return amount * _MONTHLY_FACTOR[interval] / interval_count
+    # int(): numpy integers mixed with Fraction can fall back to float.
+    return int(amount) * _MONTHLY_FACTOR[interval] / int(interval_count)
 
 
 def round_half_away(value: Fraction) -> int:
@@ -225,9 +259,15 @@ def churn_table(
         month_number(since)
     now = _utc_naive(now)
     params = {"now": now, "k": now.year * 12 + now.month - 1}
-    deltas = conn.execute(_SUBSCRIBER_SQL, params).df()
-    churned = conn.execute(_CHURNED_SQL, params).df()
-    mrr = conn.execute(_MRR_SQL, params).df()
+    parts = conn.execute(_CHURN_SQL, params).df()
+    deltas = parts[parts["part"] == "subscribers"].rename(columns={"n1": "delta"})[["currency", "k", "delta"]]
+    churned = parts[parts["part"] == "churned"].rename(
+        columns={"n1": "churned", "n2": "churned_voluntary", "n3": "churned_involuntary"}
+    )[["currency", "k", "churned", "churned_voluntary", "churned_involuntary"]]
+    mrr = parts[parts["part"] == "mrr"].rename(columns={"n1": "delta", "n2": "churned"})
+    mrr = mrr.astype({"interval_count": "int64"})[
+        ["currency", "interval", "interval_count", "k", "delta", "churned"]
+    ]
 
     subscribers = _running_totals(deltas, ["currency"], params["k"])
     table = subscribers.rename(columns={"running": "subscribers_start"})
@@ -281,24 +321,22 @@ def _exact_mrr(mrr: pd.DataFrame, last: int) -> tuple[dict, dict]:
 
 
 _COHORT_SQL = f"""
-WITH {_SPANS},
-cohorts AS (
-    SELECT customer_id, currency, min(year(paid_start) * 12 + month(paid_start) - 1) AS cohort
-    FROM spans WHERE a < b AND paid_start <= $now GROUP BY customer_id, currency
+WITH {_ISLANDS},
+cohort_islands AS (
+    SELECT currency, year(first_paid) * 12 + month(first_paid) - 1 AS cohort, a, b, first FROM islands
 ),
 covered AS (  -- checkpoints after the cohort month that each island covers, as k = checkpoint - cohort
-    SELECT i.currency, c.cohort,
-           greatest(i.a, c.cohort + 1) - c.cohort AS k0, least(i.b, $k + 1) - c.cohort AS k1
-    FROM islands i JOIN cohorts c USING (customer_id, currency)
+    SELECT currency, cohort, greatest(a, cohort + 1) - cohort AS k0, least(b, $k + 1) - cohort AS k1
+    FROM cohort_islands
 )
 SELECT currency, cohort, k, sum(d)::BIGINT AS delta FROM (
     SELECT currency, cohort, k0 AS k, 1 AS d FROM covered WHERE k0 < k1
     UNION ALL
     SELECT currency, cohort, k1, -1 FROM covered WHERE k0 < k1 AND k1 <= $k - cohort
     UNION ALL
-    SELECT currency, cohort, 0, 1 FROM cohorts  -- month 0: the whole cohort
+    SELECT currency, cohort, 0, 1 FROM cohort_islands WHERE first  -- month 0: the whole cohort
     UNION ALL
-    SELECT currency, cohort, 1, -1 FROM cohorts WHERE cohort < $k
+    SELECT currency, cohort, 1, -1 FROM cohort_islands WHERE first AND cohort < $k
 )
 GROUP BY ALL
 """  # noqa: S608 - composed from constants of this module; values are bound parameters
