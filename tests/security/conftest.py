@@ -8,6 +8,7 @@ import sys
 import time
 
 from tests.conftest import ROOT, STAFF_PASSWORDS
+from tests.console.conftest import open_page, warehouse  # noqa: F401 (the page tests' fixtures, reused here)
 
 WAIT_MS = 30_000
 
