@@ -177,7 +177,9 @@ class Sandbox:
             self.db_path = self.workdir / ACCOUNT_FILE
             shutil.copyfile(source, self.db_path)
         writer = sqlite3.connect(self.db_path, check_same_thread=False)
-        writer.execute("PRAGMA journal_mode = WAL")
+        if not in_place:
+            # Readers keep reading while a change is written (the generated file is left as is).
+            writer.execute("PRAGMA journal_mode = WAL")
         self.writer = writer
         self.write_lock = threading.Lock()
         self.meta = get_meta(writer)
