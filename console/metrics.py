@@ -385,7 +385,8 @@ first_failures AS (
 ),
 dunning AS (
     SELECT i.id, i.number, i.customer_id, i.currency, i.status, i.amount_due, i.amount_paid,
-           i.amount_remaining, i.paid_at, f.failed_at, f.decline_code, strftime(f.failed_at, '%Y-%m') AS month
+           i.amount_remaining, i.paid_at, f.failed_at, f.decline_code,
+           date_trunc('month', f.failed_at) AS month_start
     FROM invoices i JOIN first_failures f ON f.invoice_id = i.id
     WHERE i.collection_method = 'charge_automatically' AND f.failed_at >= $since
 )
@@ -393,7 +394,7 @@ dunning AS (
 
 _DUNNING_SQL = f"""
 WITH {_DUNNING}
-SELECT month, currency,
+SELECT strftime(month_start, '%Y-%m') AS month, currency,
        count(*)::BIGINT AS entered,
        count_if(status = 'paid')::BIGINT AS recovered,
        count_if(status IN ('uncollectible', 'void'))::BIGINT AS lost,
@@ -403,8 +404,8 @@ SELECT month, currency,
                 0)::BIGINT AS amount_lost,
        coalesce(sum(amount_remaining) FILTER (WHERE status = 'open'), 0)::BIGINT AS amount_pending
 FROM dunning
-GROUP BY month, currency
-ORDER BY month, currency
+GROUP BY month_start, currency
+ORDER BY month_start, currency
 """  # noqa: S608 - composed from constants of this module; values are bound parameters
 
 
@@ -428,7 +429,9 @@ def dunning_table(conn: duckdb.DuckDBPyConnection, since: str | None = None) -> 
 # days from the first failure to payment.
 _RECOVERIES_SQL = f"""
 WITH {_DUNNING},
-recovered AS (SELECT id, month, currency, amount_paid, paid_at, failed_at FROM dunning WHERE status = 'paid'),
+recovered AS (
+    SELECT id, month_start, currency, amount_paid, paid_at, failed_at FROM dunning WHERE status = 'paid'
+),
 succeeded AS (
     SELECT r.id, min(pa.created) AS succeeded_at
     FROM recovered r JOIN payment_attempts pa ON pa.invoice_id = r.id
@@ -442,12 +445,12 @@ numbered AS (
       ON pa.invoice_id = r.id AND pa.created > r.failed_at AND pa.created <= s.succeeded_at
     GROUP BY r.id
 )
-SELECT r.month, r.currency, n.attempt,
+SELECT strftime(r.month_start, '%Y-%m') AS month, r.currency, n.attempt,
        floor(epoch(coalesce(r.paid_at, s.succeeded_at) - r.failed_at) / 86400)::BIGINT AS days_to_payment,
        count(*)::BIGINT AS invoices, coalesce(sum(r.amount_paid), 0)::BIGINT AS amount_paid
 FROM recovered r LEFT JOIN succeeded s USING (id) LEFT JOIN numbered n USING (id)
 GROUP BY ALL
-ORDER BY r.month, r.currency, n.attempt, days_to_payment
+ORDER BY month, r.currency, n.attempt, days_to_payment
 """  # noqa: S608 - composed from constants of this module; values are bound parameters
 
 
@@ -467,7 +470,7 @@ def recoveries(conn: duckdb.DuckDBPyConnection, since: str | None = None) -> pd.
 
 _DECLINES_SQL = f"""
 WITH {_DUNNING}
-SELECT month, currency, decline_code, count(*)::BIGINT AS invoices,
+SELECT strftime(month_start, '%Y-%m') AS month, currency, decline_code, count(*)::BIGINT AS invoices,
        count_if(status = 'paid')::BIGINT AS recovered
 FROM dunning GROUP BY ALL ORDER BY month, currency, invoices DESC, decline_code
 """  # noqa: S608 - composed from constants of this module; values are bound parameters
@@ -508,13 +511,14 @@ def read_portal_links(ops_db: Path) -> pd.DataFrame:
 
 _PORTAL_SQL = f"""
 WITH {_DUNNING}
-SELECT d.month, d.currency, d.id AS invoice_id, d.number, d.customer_id, d.amount_paid,
+SELECT strftime(d.month_start, '%Y-%m') AS month, d.currency, d.id AS invoice_id, d.number, d.customer_id,
+       d.amount_paid,
        d.failed_at, max(l.sent_at) AS link_sent_at, d.paid_at
 FROM dunning d JOIN portal_links l ON l.customer_id = d.customer_id
 WHERE d.status = 'paid' AND l.sent_at >= d.failed_at AND l.sent_at <= d.paid_at
   AND d.paid_at <= l.sent_at + INTERVAL {PORTAL_RECOVERY_DAYS} DAY
 GROUP BY ALL
-ORDER BY d.month, d.currency, d.paid_at
+ORDER BY month, d.currency, d.paid_at
 """  # noqa: S608 - composed from constants of this module; values are bound parameters
 
 
