@@ -9,6 +9,7 @@ drops the body of portal session responses.
 from __future__ import annotations
 
 import logging
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -107,6 +108,9 @@ def session_params(
 
 def create_session(settings: Settings, params: dict[str, Any], idempotency_key: str) -> PortalSession:
     """Create the session; the same `idempotency_key` always yields the same session."""
+    if "debug" in (stripe.log, os.environ.get("STRIPE_LOG")):
+        # The stripe package would print response bodies, portal URLs included, to stderr.
+        raise PortalError("STRIPE_LOG=debug would print portal links to the console's log: unset it.")
     api_key = settings.portal_api_key
     if not api_key:
         raise PortalError(

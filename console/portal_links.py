@@ -48,6 +48,7 @@ class SubscriptionChoice:
     id: str
     status: str
     label: str
+    plan: str  # product and price nickname, as the customer knows the subscription
     currency: str | None
     item_id: str | None  # the subscription's item, when it has exactly one (plan changes need that)
     price_id: str | None
@@ -206,7 +207,7 @@ def link_context(billing_db: Path, customer_id: str) -> LinkContext:
         label = f"{sub_id}: {plan} {_money_label(amount, *rest)}{more} ({status}{ending})"
         choices.append(
             SubscriptionChoice(
-                id=sub_id, status=status, label=label, currency=currency or rest[0],
+                id=sub_id, status=status, label=label, plan=plan, currency=currency or rest[0],
                 item_id=item_id if items == 1 else None, price_id=price_id,
                 cancel_at_period_end=bool(at_period_end),
             )
@@ -342,7 +343,7 @@ def _create_link(
     try:
         message = mail.compose_portal_email(
             settings, to=to, flow=request.flow, url=session.url,
-            target=f"subscription {subscription.id}" if subscription else None,
+            target=f"your {subscription.plan} subscription" if subscription else None,
             price=price.label if price else None, invoice=context.dunning_invoice,
         )  # fmt: skip
     except mail.MailError as problem:

@@ -287,3 +287,17 @@ def test_portal_urls_stay_out_of_logs_audit_and_link_requests(stripe_settings, c
     assert audit.browse(conn)["stripe_session_id"].tolist() == [emailed.session_id, copied.session_id]
     [message] = [row[0] for row in conn.execute("SELECT message FROM outbox")]
     assert b"/p/session/" in message  # the one copy that goes to the customer
+
+
+def test_stripe_debug_printing_is_refused(stripe_settings, monkeypatch):
+    """STRIPE_LOG=debug makes the stripe package print response bodies (portal URLs) to stderr."""
+    monkeypatch.setenv("STRIPE_LOG", "debug")
+    assert "unset it" in stripe_error(stripe_settings, {"customer": dunning_customer(stripe_settings)})
+
+
+def test_cancel_email_names_the_plan_not_internal_ids(stripe_settings, settings_with, smtp):
+    settings = settings_with(**smtp.env())
+    context, sub, _ = updatable(settings)
+    make(settings, LinkRequest(context.customer_id, "subscription_cancel", "email", sub.id))
+    plain = smtp.received[0].message.get_body(("plain",)).get_content()
+    assert f"cancel your {sub.plan} subscription" in plain and sub.id not in plain
