@@ -107,9 +107,13 @@ def main(argv: list[str] | None = None) -> int:
                 return code
             # The next run starts an interval after this one started, or at once if
             # this one took longer: never two at a time.
-            time.sleep(max(0.0, every - (time.monotonic() - started)))
+            try:
+                time.sleep(max(0.0, every - (time.monotonic() - started)))
+            except KeyboardInterrupt:
+                log.info("sync loop stopped between runs")
+                return EXIT_OK
     except KeyboardInterrupt:
-        log.error("sync stopped by a signal")
+        log.error("sync failed: stopped by a signal during a run (recorded as interrupted)")
         return EXIT_FAILED
 
 

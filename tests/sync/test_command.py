@@ -13,6 +13,7 @@ import pytest
 
 import sync
 from sandbox.testing import SandboxHandle, running_sandbox
+from sync.__main__ import parse_interval
 from tests.conftest import ROOT
 from tests.sync.account_check import assert_matches_account, query
 
@@ -110,3 +111,16 @@ def test_killed_run_then_rerun_converges(own_account: Path, tmp_path: Path) -> N
         ("full", "interrupted"),
         ("full", "succeeded"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("15m", 900), ("1h", 3600), ("30s", 30), ("900", 900), ("1d", 86400)]
+)
+def test_every_intervals(text: str, seconds: float) -> None:
+    assert parse_interval(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "0m", "-5m", "15 minutes", "m"])
+def test_bad_every_intervals(text: str) -> None:
+    with pytest.raises(sync.BadConfiguration, match="--every"):
+        parse_interval(text)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import duckdb
 import pytest
 
 import sync
@@ -129,3 +131,20 @@ def test_sync_while_the_console_queries_in_a_loop(sandbox: SandboxHandle, tmp_pa
     assert reader.returncode == 0, err
     assert int(out) > 0
     assert [r[0] for r in query(db, "SELECT status FROM sync_runs")] == ["succeeded"] * 4
+
+
+def test_cursor_older_than_event_retention_means_a_full_backfill(
+    sandbox: SandboxHandle, tmp_path: Path
+) -> None:
+    db = tmp_path / "billing.duckdb"
+    run(sandbox, db)
+    before = tables(db)
+    cursor = query(db, "SELECT value FROM sync_state WHERE name = 'events_cursor'")
+    expired = str(int(time.time()) - 31 * 86400)
+    with duckdb.connect(str(db)) as con:  # no sync runs now: the test may write the file
+        con.execute("UPDATE sync_state SET value = ? WHERE name = 'events_cursor'", [expired])
+    summary = run(sandbox, db)
+    assert summary.mode == "full"
+    assert tables(db) == before
+    assert query(db, "SELECT value FROM sync_state WHERE name = 'events_cursor'") == cursor
+    assert query(db, "SELECT mode, status FROM sync_runs ORDER BY id") == [("full", "succeeded")] * 2
