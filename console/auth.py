@@ -145,7 +145,7 @@ class SignInGate:
     def _sign_in_form(self) -> StaffUser | None:
         """The form; the staff user once their password is right, else None (messages shown)."""
         with st.form("sign_in"):
-            st.subheader("Sign in to the billing console")
+            st.subheader("Sign in to the billing console", anchor=False)
             username = st.text_input("Username", autocomplete="username").strip().lower()
             password = st.text_input("Password", type="password", autocomplete="current-password")
             submitted = st.form_submit_button("Sign in")
