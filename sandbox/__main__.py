@@ -56,7 +56,14 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--drop-rate", type=share, default=0.0)
     serve.add_argument("--truncate-rate", type=share, default=0.0)
     serve.add_argument("--fault-seed", type=int)
-    serve.add_argument("--restricted-key", type=restricted, action="append", default=[])
+    serve.add_argument(
+        "--restricted-key",
+        type=restricted,
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="rk_test_...=read|portal_write",
+    )
     serve.add_argument("--portal-ttl", type=int, default=300, help="seconds a portal session URL stays valid")
     serve.add_argument(
         "--portal-unconfigured", action="store_true", help="answer as an account without portal settings"

@@ -348,6 +348,8 @@ class Ledger:
         self.emit(ch, "charge.failed", t)
         self.emit(pi, "payment_intent.payment_failed", t)
         self.emit(inv, "invoice.payment_failed", t)
+        # Stripe follows with invoice.updated for the new attempt_count / next_payment_attempt.
+        self.emit(inv, "invoice.updated", t)
         if sub is not None and sub["status"] in ("active", "trialing"):
             sub["status"] = "past_due"
             self.emit(sub, "customer.subscription.updated", t)
