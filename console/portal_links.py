@@ -123,6 +123,7 @@ class LinkResult:
     message: str
     session_id: str
     recipient: str | None = None
+    error: str | None = None  # why the email is still queued
     url: str | None = field(default=None, repr=False)  # only for delivery "copy": show once, never store
 
 
@@ -305,9 +306,13 @@ def _create_link(
         raise stop("refused", str(refused)) from None
 
     already = outbox.find(conn, key) if request.delivery == "email" else None
-    if already is not None:  # a replay of an email request: its message exists, nothing more to do
-        first = audit.first_for_request(conn, key)
-        return _email_result(already, first.stripe_session_id if first else "")
+    if already is not None:  # a replay of an email request: its message exists, nothing more to send
+        session_id = conn.execute(
+            "SELECT stripe_session_id FROM link_requests WHERE request_key = ?", (key,)
+        ).fetchone()[0]
+        result = _email_result(already, session_id)
+        _audit_once(conn, key, entry(result.outcome, stripe_session_id=session_id, error=already.error))
+        return result
 
     with conn:
         conn.execute(
@@ -353,10 +358,9 @@ def _create_link(
         sender=mail.sender_address(settings).addr_spec, recipient=to.addr_spec,
         subject=str(message["Subject"]), message=message.as_bytes(),
     )  # fmt: skip
-    delivery = outbox.deliver(settings, conn, outbox_id)
-    outcome = {"sent": "emailed", "written": "written"}.get(delivery.status, "queued")
-    _audit_once(conn, key, entry(outcome, stripe_session_id=session.id, error=delivery.error))
-    return _email_result(delivery, session.id)
+    result = _email_result(outbox.deliver(settings, conn, outbox_id), session.id)
+    _audit_once(conn, key, entry(result.outcome, stripe_session_id=session.id, error=result.error))
+    return result
 
 
 def _audit_once(conn: sqlite3.Connection, key: str, entry: audit.AuditEntry) -> None:
@@ -381,7 +385,13 @@ def _email_result(delivery: outbox.Delivery, session_id: str) -> LinkResult:
             f"{': ' + delivery.error if delivery.error else ''}. It waits in the outbox; an admin can "
             "retry it from the Outbox page."
         )
-    return LinkResult(outcome=outcome, message=text, session_id=session_id, recipient=delivery.recipient)
+    return LinkResult(
+        outcome=outcome,
+        message=text,
+        session_id=session_id,
+        recipient=delivery.recipient,
+        error=delivery.error,
+    )
 
 
 def retry_email(settings: Settings, staff: StaffUser, outbox_id: int) -> outbox.Delivery:
