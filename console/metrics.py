@@ -243,6 +243,34 @@ def _since_filter(frame: pd.DataFrame, since: str | None) -> pd.DataFrame:
     return frame[frame["month"] >= floor]
 
 
+def currencies(table: pd.DataFrame) -> list[str]:
+    """The currencies of a table, the one with the most rows first."""
+    counts = table.groupby("currency").size().reset_index(name="rows")
+    return counts.sort_values(["rows", "currency"], ascending=[False, True])["currency"].tolist()
+
+
+def months(table: pd.DataFrame, currency: str, column: str = "month") -> list[str]:
+    return sorted(table.loc[table["currency"] == currency, column].unique().tolist())
+
+
+def narrow(frame: pd.DataFrame, currency: str, first: str, last: str, column: str = "month") -> pd.DataFrame:
+    """Rows of one currency with `column` (a 'YYYY-MM') between first and last, both included."""
+    keep = (frame["currency"] == currency) & (frame[column] >= first) & (frame[column] <= last)
+    return frame[keep].reset_index(drop=True)
+
+
+def dunning_summary(table: pd.DataFrame) -> dict[str, float]:
+    """Totals of a (one-currency) dunning table; the rate from the summed counts (NaN when none settled)."""
+    totals = {column: int(table[column].sum()) for column in DUNNING_COLUMNS[2:] if column != "recovery_rate"}
+    totals["recovery_rate"] = _rate(totals["recovered"], totals["recovered"] + totals["lost"])
+    return totals
+
+
+def current_minute() -> datetime:
+    """Now to the minute: the churn figures' "now", so that a cached result lasts a minute."""
+    return _utc_naive(None).replace(second=0, microsecond=0)
+
+
 # --- churn ----------------------------------------------------------------------------
 
 

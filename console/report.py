@@ -49,10 +49,8 @@ def csv_text(table: pd.DataFrame) -> str:
     return shown.to_csv(index=False, lineterminator="\n")
 
 
-def people_text(table: pd.DataFrame) -> str:
-    """A metrics table for a terminal: money per currency, rates as percentages."""
-    if table.empty:
-        return "No rows."
+def people_frame(table: pd.DataFrame) -> pd.DataFrame:
+    """A metrics table for people: money in each row's currency ('$12.34', '¥1,500'), rates as '12.50%'."""
     shown = table.copy()
     for column in MONEY_COLUMNS:
         if column in shown:
@@ -62,7 +60,12 @@ def people_text(table: pd.DataFrame) -> str:
     for column in RATE_COLUMNS:
         if column in shown:
             shown[column] = shown[column].map(lambda v: "" if math.isnan(v) else f"{v:.2%}")
-    return shown.to_string(index=False)
+    return shown
+
+
+def people_text(table: pd.DataFrame) -> str:
+    """A metrics table for a terminal."""
+    return "No rows." if table.empty else people_frame(table).to_string(index=False)
 
 
 def _since(text: str) -> str:
