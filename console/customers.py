@@ -76,6 +76,11 @@ class SearchResult:
     page: int
     page_count: int
 
+    @property
+    def total_text(self) -> str:
+        """'1,234', or '10,000+' when the count stopped at the cap."""
+        return f"{COUNT_CAP:,}+" if self.total > COUNT_CAP else f"{self.total:,}"
+
 
 RESULT_COLUMNS = [
     "Customer id",
@@ -125,6 +130,7 @@ def build_search_table(con: duckdb.DuckDBPyConnection) -> None:
         ORDER BY position
         """  # noqa: S608 -- only constant SQL is formatted in
     )
+    con.execute("CREATE INDEX customer_search_id ON memory.main.customer_search (id)")
 
 
 def search_customers(
@@ -140,33 +146,74 @@ def search_customers(
     """One page of customers matching the search box and filters, newest first.
 
     Filters narrow text searches and the full list; an exact key (an id or an invoice
-    number) finds its customer whatever the filters say.
+    number) finds its customer whatever the filters say. Counts stop at COUNT_CAP.
     """
     key = parse_search(text)
-    where, params = _match(key)
-    if not key.exact:
-        if subscription_status:
-            where.append("list_contains(subscription_statuses, ?)")
-            params.append(subscription_status)
-        if dunning_only:
-            where.append("in_dunning")
-        if delinquent_only:
-            where.append("delinquent")
-        if currency:
-            where.append("currency = ?")
-            params.append(currency.lower())
+    if key.exact:
+        by_id = f"SELECT {_SHOWN} FROM memory.customer_search WHERE id = ?"  # noqa: S608
+        found = [
+            row
+            for customer_id in _customers_with_key(con, key)
+            for row in con.execute(by_id, [customer_id]).fetchall()
+        ]
+        return SearchResult(key, _result_rows(found), len(found), 1, 1)
+    where, params = (
+        ([], [])
+        if key.kind is SearchKind.ALL
+        else (["contains(search_key, strip_accents(lower(?)))"], [key.value])
+    )
+    if subscription_status:
+        where.append("list_contains(subscription_statuses, ?)")
+        params.append(subscription_status)
+    if dunning_only:
+        where.append("in_dunning")
+    if delinquent_only:
+        where.append("delinquent")
+    if currency:
+        where.append("currency = ?")
+        params.append(currency.lower())
     condition = " AND ".join(where) or "true"
-    # The condition is assembled from the constant fragments above; values are parameters.
-    count_sql = f"SELECT count(*) FROM memory.customer_search WHERE {condition}"  # noqa: S608
-    total = con.execute(count_sql, params).fetchone()[0]
-    page_count = max(1, math.ceil(total / page_size))
-    page = min(max(1, page), page_count)
-    found = con.execute(
-        f"SELECT id, email, name, created, currency, subscription_statuses, delinquent, in_dunning, deleted "  # noqa: S608
-        f"FROM memory.customer_search WHERE {condition} ORDER BY position LIMIT ? OFFSET ?",
-        [*params, page_size, (page - 1) * page_size],
-    ).fetchall()
-    rows = pd.DataFrame(
+    # One scan finds the matches (up to the cap) for both the count and the page; the page's
+    # rows are then read by position, which the table is sorted by. `condition` holds only
+    # the constant fragments above; every value is a parameter.
+    sql = f"""
+        WITH hits AS MATERIALIZED (
+            SELECT position FROM memory.customer_search WHERE {condition} ORDER BY position LIMIT ?
+        ), shown AS (SELECT position FROM hits ORDER BY position LIMIT ? OFFSET ?)
+        SELECT (SELECT count(*) FROM hits), {_SHOWN} FROM memory.customer_search
+        WHERE position IN (SELECT position FROM shown) ORDER BY position
+    """  # noqa: S608
+    page = max(1, page)
+    while True:
+        rows = con.execute(sql, [*params, COUNT_CAP + 1, page_size, (page - 1) * page_size]).fetchall()
+        if rows or page == 1:
+            break
+        page = 1  # a page past the end (the list got shorter): start again
+    total = rows[0][0] if rows else 0
+    page_count = max(1, math.ceil(min(total, COUNT_CAP) / page_size))
+    return SearchResult(key, _result_rows([row[1:] for row in rows]), total, page, page_count)
+
+
+COUNT_CAP = 10_000
+_SHOWN = "id, email, name, created, currency, subscription_statuses, delinquent, in_dunning, deleted"
+
+
+def _customers_with_key(con: duckdb.DuckDBPyConnection, key: SearchKey) -> list[str]:
+    """The customer ids an exact key names, through the warehouse's indexes."""
+    match key.kind:
+        case SearchKind.CUSTOMER_ID:
+            return [key.value]
+        case SearchKind.SUBSCRIPTION_ID:
+            sql = "SELECT customer_id FROM subscriptions WHERE id = ?"
+        case SearchKind.INVOICE_ID:
+            sql = "SELECT customer_id FROM invoices WHERE id = ?"
+        case _:
+            sql = "SELECT DISTINCT customer_id FROM invoices WHERE number = ?"
+    return [row[0] for row in con.execute(sql, [key.value]).fetchall()]
+
+
+def _result_rows(found: list[tuple]) -> pd.DataFrame:
+    return pd.DataFrame(
         [
             (
                 cid,
@@ -183,22 +230,6 @@ def search_customers(
         ],
         columns=RESULT_COLUMNS,
     )
-    return SearchResult(key, rows, total, page, page_count)
-
-
-def _match(key: SearchKey) -> tuple[list[str], list[object]]:
-    match key.kind:
-        case SearchKind.CUSTOMER_ID:
-            return ["id = ?"], [key.value]
-        case SearchKind.SUBSCRIPTION_ID:
-            return ["id IN (SELECT customer_id FROM subscriptions WHERE id = ?)"], [key.value]
-        case SearchKind.INVOICE_ID:
-            return ["id IN (SELECT customer_id FROM invoices WHERE id = ?)"], [key.value]
-        case SearchKind.INVOICE_NUMBER:
-            return ["id IN (SELECT customer_id FROM invoices WHERE number = ?)"], [key.value]
-        case SearchKind.TEXT:
-            return ["contains(search_key, strip_accents(lower(?)))"], [key.value]
-    return [], []
 
 
 def currencies(con: duckdb.DuckDBPyConnection) -> list[str]:

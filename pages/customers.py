@@ -66,7 +66,7 @@ if result.total == 0:
 shown_from = (result.page - 1) * customers.PAGE_SIZE + 1
 shown_to = shown_from + len(result.rows) - 1
 st.caption(
-    f"{result.total:,} customer(s), newest first; showing {shown_from:,}-{shown_to:,}. "
+    f"{result.total_text} customer(s), newest first; showing {shown_from:,}-{shown_to:,}. "
     "Select a row to open the customer."
     + (" Filters do not apply to an exact id or invoice number." if result.key.exact else "")
 )
