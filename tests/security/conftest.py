@@ -9,6 +9,12 @@ import time
 
 from tests.conftest import ROOT, STAFF_PASSWORDS
 from tests.console.conftest import open_page, warehouse  # noqa: F401 (the page tests' fixtures, reused here)
+from tests.portal.conftest import (  # noqa: F401 (the portal tests' sandbox and settings, reused here)
+    portal_sandbox,
+    portal_warehouse_file,
+    settings_with,
+    stripe_settings,
+)
 
 WAIT_MS = 30_000
 
