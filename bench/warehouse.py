@@ -90,15 +90,15 @@ def schema_digest() -> str:
     return hashlib.sha256(SCHEMA.read_bytes()).hexdigest()[:10]
 
 
-def cached_warehouse(customers: int, seed: int = 1) -> Path:
+def cached_warehouse(customers: int, seed: int = 1, cache: Path = CACHE) -> Path:
     """The path of a built warehouse of `customers` customers, building it on first use.
 
     Cached under data/bench/, keyed by size, seed, generator version and the schema's
     digest (a schema change by the sync rebuilds it).
     """
-    path = CACHE / f"warehouse-{customers}-s{seed}-g{GENERATOR_VERSION}-{schema_digest()}.duckdb"
+    path = cache / f"warehouse-{customers}-s{seed}-g{GENERATOR_VERSION}-{schema_digest()}.duckdb"
     if not path.exists():
-        CACHE.mkdir(parents=True, exist_ok=True)
+        cache.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(path.name + ".building")
         for leftover in (partial, partial.with_name(partial.name + ".wal")):
             leftover.unlink(missing_ok=True)
@@ -123,7 +123,8 @@ def build_warehouse(path: Path, customers: int, seed: int = 1, now: datetime | N
     """Build a warehouse of `customers` customers at `path`; returns the row count per table."""
     now = (now or datetime.now(UTC)).replace(tzinfo=None, microsecond=0)
     tables, keys_and_indexes = deferred_schema(SCHEMA.read_text())
-    with duckdb.connect(str(path), config={"enable_progress_bar": False}) as con:
+    with duckdb.connect(str(path)) as con:
+        con.execute("SET enable_progress_bar = false")
         con.execute(tables)
         _macros(con, seed, now)
         _catalog(con, now)

@@ -1,0 +1,105 @@
+"""`python -m bench [backfill|incremental|queries|pages|all] [--small]`: measure, print, write
+bench/results/<name>.md and .json.
+
+The full benchmarks take minutes and build large inputs once (cached under data/bench/):
+a sandbox account of 100,000 customers and a warehouse of 1,000,000 customers. `--small`
+runs the same code on small inputs without latency, in seconds (the test suite's smoke
+test), and writes its results elsewhere (data/bench/results-small by default).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench import account, backfill, incremental, queries, results, warehouse
+
+NAMES = ("backfill", "incremental", "queries", "pages")
+
+
+@dataclass(frozen=True)
+class Scale:
+    account_customers: int
+    warehouse_customers: int
+    latency_ms: float
+    rate_limit: float  # the sandbox's limit; the sync's budget is the same figure
+    workers: int
+    changes: int
+    baseline_seconds_per_resource: float | None
+    query_runs: int
+    report_runs: int
+    page_runs: int
+
+
+FULL = Scale(100_000, 1_000_000, 50, 100, 16, 1000, 20, 50, 5, 5)
+# No latency and no limit (the sync still paces itself at `rate_limit`).
+SMALL = Scale(300, 5_000, 0, 1000, 4, 50, None, 5, 1, 1)
+
+
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("which", nargs="?", default="all", choices=[*NAMES, "all"])
+    parser.add_argument("--small", action="store_true", help="small inputs, no latency: a smoke test")
+    parser.add_argument("--out", type=Path, help="where result files go (default bench/results)")
+    parser.add_argument("--cache", type=Path, default=warehouse.CACHE, help="cached inputs and work files")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _arguments(argv)
+    scale = SMALL if args.small else FULL
+    out = args.out or (args.cache / "results-small" if args.small else results.RESULTS)
+    which = set(NAMES) if args.which == "all" else {args.which}
+    work = args.cache / ("work-small" if args.small else "work")
+    work.mkdir(parents=True, exist_ok=True)
+
+    if which & {"queries", "pages"}:
+        big = warehouse.cached_warehouse(scale.warehouse_customers, cache=args.cache)
+        warehouse.mark_fresh(big)
+        if "queries" in which:
+            print(f"queries on {big.name}", flush=True)
+            results.write(queries.run(big, runs=scale.query_runs, report_runs=scale.report_runs), out)
+        if "pages" in which:
+            from bench import pages  # Playwright is only imported when pages are measured
+
+            print(f"pages on {big.name}", flush=True)
+            results.write(pages.run(big, work, runs=scale.page_runs), out)
+
+    if which & {"backfill", "incremental"}:
+        source = account.cached_account(scale.account_customers, cache=args.cache)
+        with account.serve(source, work / "sandbox.log", scale.latency_ms, scale.rate_limit) as served:
+            if "backfill" in which:
+                result, run, db = backfill.run(
+                    served,
+                    source,
+                    work,
+                    workers=scale.workers,
+                    rate_limit=scale.rate_limit,
+                    baseline_seconds_per_resource=scale.baseline_seconds_per_resource,
+                )
+                results.write(result, out)
+            else:  # the incremental run needs a backfilled warehouse, not the baseline
+                db = work / "backfill.duckdb"
+                for leftover in work.glob("backfill.duckdb*"):
+                    leftover.unlink()
+                run = backfill.run_sync(
+                    served,
+                    db,
+                    work / "sync-backfill.log",
+                    full=True,
+                    workers=scale.workers,
+                    rate=scale.rate_limit,
+                )
+            if "incremental" in which:
+                changed = incremental.run(
+                    served, source, db, work, run,
+                    changes=scale.changes, workers=scale.workers, rate_limit=scale.rate_limit,
+                )  # fmt: skip
+                results.write(changed, out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

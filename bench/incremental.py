@@ -1,0 +1,60 @@
+"""Incremental: changes applied to the served account, then one incremental sync, beside
+what reloading everything would cost."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench.account import ServedAccount, apply_changes, listed_objects, reload_requests
+from bench.backfill import SyncRun, run_sync
+from bench.results import Result
+
+
+def run(
+    served: ServedAccount,
+    account: Path,
+    db: Path,
+    work: Path,
+    backfill: SyncRun,
+    *,
+    changes: int,
+    workers: int,
+    rate_limit: float,
+) -> Result:
+    """Apply `changes` changes, then sync the warehouse `db` that a backfill made."""
+    print(f"incremental: applying {changes:,} changes", flush=True)
+    answer = apply_changes(served, changes, work / "changes.log")
+    sync = run_sync(served, db, work / "sync-incremental.log", full=False, workers=workers, rate=rate_limit)
+    if sync.mode != "incremental":
+        raise RuntimeError(f"expected an incremental run, the sync ran a {sync.mode} one (see its log)")
+    reload = reload_requests(listed_objects(account))
+    ratio = reload / max(1, sync.requests)
+    written = ", ".join(f"{table} {count:,}" for table, count in sorted(sync.rows.items()))
+    rows = [
+        ["incremental sync", f"{sync.requests:,}", f"{sync.seconds:,.1f}", f"{sync.events:,}"],
+        ["full reload, generic loader (one request per page of 100)", f"{reload:,}",
+         f"{reload / rate_limit:,.1f} at best (rate limit)", ""],
+        ["full backfill, this sync", f"{backfill.requests:,}", f"{backfill.seconds:,.1f}", ""],
+    ]  # fmt: skip
+    return Result(
+        name="incremental",
+        title=f"Incremental run after {changes:,} changes",
+        columns=["run", "requests", "seconds", "events read"],
+        rows=rows,
+        notes=[
+            f"Reload / incremental requests: **{ratio:,.0f}x fewer** (target at least 50x); "
+            f"the incremental run took **{sync.seconds:.1f} s** wall time, process start-up and the "
+            f"snapshot copy included (target: a few seconds).",
+            f"Changes made with `python -m sandbox change --count {changes}` on the served account "
+            f"(same sandbox as the backfill, {rate_limit:g} requests/s); sync: `{sync.command}`.",
+            f"Rows written by the incremental run: {written}.",
+        ],
+        figures={
+            "changes": changes,
+            "change_answer": answer,
+            "incremental": sync.__dict__,
+            "reload_requests": reload,
+            "backfill_requests": backfill.requests,
+            "ratio_reload_to_incremental": round(ratio, 1),
+        },
+    )
