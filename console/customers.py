@@ -112,25 +112,36 @@ def parse_search(text: str) -> SearchKey:
     return SearchKey(SearchKind.TEXT, cleaned)
 
 
+# Each subscription status is one bit of the search table's `subscription_mask`: a
+# per-customer bit_or is several times cheaper to build than a list of statuses.
+_STATUS_BIT = {status: 1 << n for n, status in enumerate(SUBSCRIPTION_STATUSES)}
+_STATUS_MASK_SQL = (
+    "CASE status " + " ".join(f"WHEN '{s}' THEN {bit}" for s, bit in _STATUS_BIT.items()) + " ELSE 0 END"
+)
+
+
 def build_search_table(con: duckdb.DuckDBPyConnection) -> None:
     """Create `memory.customer_search` from the attached warehouse (once per snapshot)."""
     con.execute(
         f"""
         CREATE OR REPLACE TABLE memory.main.customer_search AS
         WITH statuses AS (
-            SELECT customer_id, list(DISTINCT status ORDER BY status) AS statuses
-            FROM subscriptions GROUP BY customer_id
+            SELECT customer_id, bit_or({_STATUS_MASK_SQL}) AS mask FROM subscriptions GROUP BY customer_id
         ), dunning AS (SELECT DISTINCT customer_id FROM ({DUNNING_INVOICES}))
         SELECT row_number() OVER (ORDER BY c.created DESC NULLS LAST, c.id) AS position,
                c.id, c.email, c.name, c.created, c.currency, c.delinquent, c.deleted,
                strip_accents(lower(coalesce(c.email, '') || chr(31) || coalesce(c.name, ''))) AS search_key,
                c.id IN (SELECT customer_id FROM dunning) AS in_dunning,
-               coalesce(s.statuses, []) AS subscription_statuses
+               coalesce(s.mask, 0) AS subscription_mask
         FROM customers c LEFT JOIN statuses s ON s.customer_id = c.id
         ORDER BY position
         """  # noqa: S608 -- only constant SQL is formatted in
     )
     con.execute("CREATE INDEX customer_search_id ON memory.main.customer_search (id)")
+
+
+def _statuses_text(mask: int) -> str:
+    return ", ".join(status for status, bit in _STATUS_BIT.items() if mask & bit)
 
 
 def search_customers(
@@ -163,8 +174,8 @@ def search_customers(
         else (["contains(search_key, strip_accents(lower(?)))"], [key.value])
     )
     if subscription_status:
-        where.append("list_contains(subscription_statuses, ?)")
-        params.append(subscription_status)
+        where.append("subscription_mask & ? != 0")
+        params.append(_STATUS_BIT[subscription_status])
     if dunning_only:
         where.append("in_dunning")
     if delinquent_only:
@@ -178,7 +189,7 @@ def search_customers(
     # the constant fragments above; every value is a parameter.
     sql = f"""
         WITH hits AS MATERIALIZED (
-            SELECT position FROM memory.customer_search WHERE {condition} ORDER BY position LIMIT ?
+            SELECT position FROM memory.customer_search WHERE {condition} LIMIT ?
         ), shown AS (SELECT position FROM hits ORDER BY position LIMIT ? OFFSET ?)
         SELECT (SELECT count(*) FROM hits), {_SHOWN} FROM memory.customer_search
         WHERE position IN (SELECT position FROM shown) ORDER BY position
@@ -195,7 +206,7 @@ def search_customers(
 
 
 COUNT_CAP = 10_000
-_SHOWN = "id, email, name, created, currency, subscription_statuses, delinquent, in_dunning, deleted"
+_SHOWN = "id, email, name, created, currency, subscription_mask, delinquent, in_dunning, deleted"
 
 
 def _customers_with_key(con: duckdb.DuckDBPyConnection, key: SearchKey) -> list[str]:
@@ -221,7 +232,7 @@ def _result_rows(found: list[tuple]) -> pd.DataFrame:
                 printable(name),
                 utc_text(created),
                 (cur or "").upper(),
-                ", ".join(statuses),
+                _statuses_text(statuses),
                 bool(delinquent),
                 bool(in_dunning),
                 bool(deleted),
