@@ -13,6 +13,7 @@ from tests.portal.conftest import (  # noqa: F401 (the portal tests' sandbox and
     portal_sandbox,
     portal_warehouse_file,
     settings_with,
+    smtp,
     stripe_settings,
 )
 
