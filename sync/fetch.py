@@ -109,7 +109,7 @@ class StripeReader:
             except stripe.StripeError as exc:
                 status = exc.http_status
                 if status in (401, 403):
-                    raise KeyRefused(f"Stripe refused the API key (HTTP {status})") from None
+                    raise KeyRefused(f"Stripe refused the API key for GET {path} (HTTP {status})") from None
                 if status == 404:
                     raise NotFound(path) from None
                 if not _retryable(exc) or attempt == MAX_ATTEMPTS:
@@ -210,8 +210,9 @@ class WindowedLister:
     ) -> Iterator[Any]:
         """Yield on_page(resource, objects) for every page; on_page runs in the workers."""
         todo: queue.Queue[_Window | None] = queue.Queue()
-        # Bounded: workers wait while the writer catches up, so memory stays flat.
-        done: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=self.workers * 2)
+        # Bounded (a few MB of rows): workers wait while the writer catches up, so memory
+        # stays flat, yet the queue outlasts a batch flush without stalling the fetches.
+        done: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=self.workers * 8)
         stop = threading.Event()
 
         def work() -> None:

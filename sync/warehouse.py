@@ -54,7 +54,7 @@ _ARROW_TYPES = {
 }
 
 
-def _glibc_trim() -> Callable[[], object]:
+def _glibc_trim() -> Callable[[int], object]:
     try:
         return ctypes.CDLL("libc.so.6").malloc_trim
     except (OSError, AttributeError):  # not glibc: nothing to do
