@@ -110,8 +110,13 @@ def _money_axis(currency: str, what: str = "Amount") -> dict:
     return {"title": {"text": f"{what} ({currency.upper()})"}, "tickformat": plotly_hover_format(currency)}
 
 
-def _layout(figure: go.Figure, title: str, xtitle: str, ytitle: str | dict) -> go.Figure:
-    yaxis = ytitle if isinstance(ytitle, dict) else {"title": {"text": ytitle}}
+def _count_axis(title: str, largest: int) -> dict:
+    """An axis of whole counts: small ones tick every 1 (Plotly would put ticks at 0.5)."""
+    axis = {"title": {"text": title}, "rangemode": "tozero", "tickformat": ",d"}
+    return {**axis, "dtick": 1} if largest <= 8 else axis
+
+
+def _layout(figure: go.Figure, title: str, xtitle: str, yaxis: dict) -> go.Figure:
     figure.update_layout(
         title=title,
         xaxis={"title": {"text": xtitle}, "type": "category"},
@@ -156,7 +161,7 @@ def dunning_outcomes(table: pd.DataFrame, currency: str) -> go.Figure:
         yaxis2={"title": {"text": "Recovery rate"}, "overlaying": "y", "side": "right", "tickformat": ".0%",
                 "range": [0, 1.05]},
     )  # fmt: skip
-    return _layout(figure, title, FAILURE_MONTH, "Invoices")
+    return _layout(figure, title, FAILURE_MONTH, _count_axis("Invoices", int(table["entered"].max())))
 
 
 def dunning_amounts(table: pd.DataFrame, currency: str) -> go.Figure:
@@ -196,7 +201,8 @@ def recovery_attempts(recoveries: pd.DataFrame, currency: str) -> go.Figure:
         customdata=_money_texts(counts["amount_paid"], currency),
         hovertemplate="Retry %{x}: %{y:,} invoices, %{customdata}<extra></extra>",
     )
-    return _layout(figure, title, "Retry that paid (1 = first retry after the first failure)", "Invoices")
+    xtitle = "Retry that paid (1 = first retry after the first failure)"
+    return _layout(figure, title, xtitle, _count_axis("Invoices", int(counts["invoices"].max())))
 
 
 def attempt_counts(recoveries: pd.DataFrame) -> pd.DataFrame:
@@ -224,7 +230,8 @@ def days_to_payment(recoveries: pd.DataFrame, currency: str) -> go.Figure:
         hovertemplate="%{x} days: %{y:,} invoices, %{customdata}<extra></extra>",
     )
     figure.update_layout(title=title, xaxis={"title": {"text": "Days after the first failure"}},
-                         yaxis={"title": {"text": "Invoices"}}, margin={"t": 60})  # fmt: skip
+                         yaxis=_count_axis("Invoices", int(counts["invoices"].max())),
+                         margin={"t": 60})  # fmt: skip
     return figure
 
 
@@ -295,7 +302,7 @@ def churned_customers(table: pd.DataFrame, currency: str) -> go.Figure:
             hovertemplate=f"{kind.capitalize()}: %{{y:,}}<extra></extra>",
         )
     figure.update_layout(barmode="stack")
-    return _layout(figure, title, CALENDAR_MONTH, "Customers")
+    return _layout(figure, title, CALENDAR_MONTH, _count_axis("Customers", int(table["churned"].max())))
 
 
 def subscribers_and_mrr(table: pd.DataFrame, currency: str) -> go.Figure:
@@ -321,8 +328,11 @@ def subscribers_and_mrr(table: pd.DataFrame, currency: str) -> go.Figure:
         customdata=_money_texts(table["mrr_start"], currency),
         hovertemplate="MRR: %{customdata}<extra></extra>",
     )
-    figure.update_layout(yaxis2={**_money_axis(currency, "MRR"), "overlaying": "y", "side": "right"})
-    return _layout(figure, title, CALENDAR_MONTH, "Subscribers")
+    figure.update_layout(
+        yaxis2={**_money_axis(currency, "MRR"), "overlaying": "y", "side": "right", "rangemode": "tozero"}
+    )
+    largest = int(table["subscribers_start"].max())
+    return _layout(figure, title, CALENDAR_MONTH, _count_axis("Subscribers", largest))
 
 
 def cohort_heatmap(cohorts: pd.DataFrame, currency: str) -> go.Figure:

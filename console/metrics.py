@@ -1,6 +1,6 @@
 """Finance figures from the warehouse: churn and dunning per month and currency.
 
-The definitions are ../shared/METRICS.md (also in README.md); every figure is
+The definitions are METRICS.md (finance's metric definitions); every figure is
 computed set-based in DuckDB and only the small per-month aggregates reach
 Python, where MRR is summed exactly (fractions) and rounded once, at output.
 
@@ -259,9 +259,11 @@ def narrow(frame: pd.DataFrame, currency: str, first: str, last: str, column: st
     return frame[keep].reset_index(drop=True)
 
 
-def dunning_summary(table: pd.DataFrame) -> dict[str, float]:
+def dunning_summary(table: pd.DataFrame) -> dict[str, int | float]:
     """Totals of a (one-currency) dunning table; the rate from the summed counts (NaN when none settled)."""
-    totals = {column: int(table[column].sum()) for column in DUNNING_COLUMNS[2:] if column != "recovery_rate"}
+    totals: dict[str, int | float] = {
+        column: int(table[column].sum()) for column in DUNNING_COLUMNS[2:] if column != "recovery_rate"
+    }
     totals["recovery_rate"] = _rate(totals["recovered"], totals["recovered"] + totals["lost"])
     return totals
 

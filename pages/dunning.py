@@ -51,7 +51,9 @@ st.header("Recovered invoices")
 recovered = metrics.narrow(snapshots.read(settings, metrics.recoveries), currency, first, last)
 attempts = charts.attempt_counts(recovered)
 charts.show(charts.recovery_attempts(recovered, currency), "recovery_attempts")
-st.dataframe(attempts, hide_index=True)
+st.dataframe(
+    attempts.assign(amount_paid=[format_money(v, currency) for v in attempts["amount_paid"]]), hide_index=True
+)
 charts.csv_download(attempts, "recovery attempts", currency, first, last)
 charts.show(charts.days_to_payment(recovered, currency), "days_to_payment")
 charts.csv_download(recovered, "recoveries", currency, first, last)
