@@ -17,6 +17,7 @@ import duckdb
 import pandas as pd
 
 from console import ops
+from console.audit import LINKS_MADE
 from console.display import printable, utc_text
 from console.money import format_money
 
@@ -38,12 +39,12 @@ DUNNING_INVOICES = """
 """
 
 # Portal links that let the customer update their card, as the audit log records them.
-_CARD_LINKS_SQL = """
+_CARD_LINKS_SQL = f"""
     SELECT customer_id, max(at) AS last_sent FROM audit_log
-    WHERE flow = 'payment_method_update' AND outcome IN ('created', 'emailed', 'queued')
+    WHERE flow = 'payment_method_update' AND outcome IN ({", ".join("?" for _ in LINKS_MADE)})
       AND customer_id IN (SELECT value FROM json_each(?))
     GROUP BY customer_id
-"""
+"""  # noqa: S608 (placeholders only)
 
 
 def dunning_queue(
@@ -83,7 +84,7 @@ def card_links_sent(ops_db: Path, customer_ids: list[str]) -> dict[str, datetime
         return {}
     conn = ops.connect(ops_db)
     try:
-        rows = conn.execute(_CARD_LINKS_SQL, [json.dumps(customer_ids)]).fetchall()
+        rows = conn.execute(_CARD_LINKS_SQL, [*LINKS_MADE, json.dumps(customer_ids)]).fetchall()
     except sqlite3.Error:
         return {}
     finally:
