@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+from console.settings import load_settings
 from tests.conftest import ROOT, STAFF_PASSWORDS
 from tests.console.conftest import open_page, warehouse  # noqa: F401 (the page tests' fixtures, reused here)
 from tests.portal.conftest import (  # noqa: F401 (the portal tests' sandbox and settings, reused here)
@@ -20,12 +21,17 @@ from tests.portal.conftest import (  # noqa: F401 (the portal tests' sandbox and
 WAIT_MS = 30_000
 
 
-def browser_sign_in(page, url: str, username: str) -> None:
+def browser_sign_in(page, url: str, username: str, password: str | None = None) -> dict:
+    """Sign in through the form; returns the auth cookie once the browser holds it.
+
+    Waiting for the cookie matters: it is set by a component after the page renders,
+    so a navigation straight after the welcome text could outrun it.
+    """
     page.goto(url)
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password", exact=True).fill(STAFF_PASSWORDS[username])
+    page.get_by_label("Username").first.fill(username)
+    page.get_by_label("Password", exact=True).fill(password or STAFF_PASSWORDS[username])
     page.get_by_role("button", name="Sign in").click()
-    page.get_by_text(f"Welcome, {username.title()} Tester").first.wait_for(timeout=WAIT_MS)
+    return auth_cookie(page.context, load_settings().cookie_name)
 
 
 def auth_cookie(context, name: str) -> dict:

@@ -15,7 +15,7 @@ import pytest
 from console import sessions
 from console.settings import load_settings
 from tests.conftest import STAFF_PASSWORDS
-from tests.security.conftest import WAIT_MS, auth_cookie, browser_sign_in, shows_sign_in_form, users_cli
+from tests.security.conftest import WAIT_MS, browser_sign_in, shows_sign_in_form, users_cli
 
 pytestmark = pytest.mark.browser
 
@@ -46,11 +46,9 @@ REVOCATIONS = {
 
 @pytest.mark.parametrize("how", list(REVOCATIONS))
 def test_copied_cookie_works_until_revoked(console_server, browser, how):
-    cookie_name = load_settings().cookie_name
     original = browser.new_context()
     page_a = original.new_page()
-    browser_sign_in(page_a, console_server, "sam")
-    cookie = auth_cookie(original, cookie_name)
+    cookie = browser_sign_in(page_a, console_server, "sam")
 
     # Before revocation the copied cookie signs in a second browser: the test can fail.
     other, page_b = replay(browser, console_server, cookie)
@@ -78,7 +76,6 @@ def test_sign_out_clears_the_cookie_in_the_browser(console_server, browser):
     context = browser.new_context()
     page = context.new_page()
     browser_sign_in(page, console_server, "sam")
-    auth_cookie(context, cookie_name)
     sign_out_in_browser(page, "sam")
     deadline = time.monotonic() + WAIT_MS / 1000
     while any(c["name"] == cookie_name for c in context.cookies()):
@@ -94,8 +91,7 @@ def test_cookie_expiry_follows_the_setting_and_expired_tokens_are_refused(
     settings = load_settings()
     context = browser.new_context()
     page = context.new_page()
-    browser_sign_in(page, console_server, "fiona")
-    cookie = auth_cookie(context, settings.cookie_name)
+    cookie = browser_sign_in(page, console_server, "fiona")
     token = jwt.decode(cookie["value"], console_env["COOKIE_KEY"], algorithms=["HS256"])
     assert token["username"] == "fiona"
     lifetime = token["exp_date"] - time.time()

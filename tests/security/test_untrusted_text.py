@@ -16,7 +16,7 @@ import pytest
 from console import access
 from tests.conftest import ROOT
 from tests.console import warehouse_fixture as fx
-from tests.security.conftest import WAIT_MS, users_cli
+from tests.security.conftest import WAIT_MS, browser_sign_in, users_cli
 
 HOSTILE = fx.HTML_NAME
 PRODUCT_CODE = [ROOT / "console", ROOT / "pages", ROOT / "sync"]
@@ -168,10 +168,7 @@ def test_browser_shows_hostile_names_literally(warehouse, hostile_staff, console
     page = browser.new_page()
     alerts = []
     page.on("dialog", lambda dialog: (alerts.append(dialog.message), dialog.dismiss()))
-    page.goto(console_server)
-    page.get_by_label("Username").first.fill("mallory")
-    page.get_by_label("Password", exact=True).fill("mallory-pass-1")
-    page.get_by_role("button", name="Sign in").click()
+    browser_sign_in(page, console_server, "mallory", "mallory-pass-1")
     page.get_by_text(HOSTILE).first.wait_for(timeout=WAIT_MS)  # the staff name in the sidebar
     page.goto(f"{console_server}/customer?id={fx.HTML}")
     page.get_by_text("Payment attempts").first.wait_for(timeout=WAIT_MS)
