@@ -19,6 +19,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from playwright.sync_api import Page, sync_playwright
@@ -68,8 +69,14 @@ def add_agent(env: dict[str, str], password: str) -> None:
     )  # fmt: skip
 
 
+@dataclass
+class ConsoleServer:
+    url: str
+    peak_rss_bytes: int = 0  # known once the process has exited
+
+
 @contextmanager
-def console(env: dict[str, str], log: Path) -> Iterator[str]:
+def console(env: dict[str, str], log: Path) -> Iterator[ConsoleServer]:
     port = free_port()
     with log.open("w") as out:
         process = subprocess.Popen(
@@ -78,7 +85,8 @@ def console(env: dict[str, str], log: Path) -> Iterator[str]:
              "--browser.gatherUsageStats", "false"],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
+    server = ConsoleServer(f"http://127.0.0.1:{port}")
+    url = server.url
     try:
         deadline = time.monotonic() + 120
         while True:
@@ -90,14 +98,18 @@ def console(env: dict[str, str], log: Path) -> Iterator[str]:
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"the console did not start, see {log}") from None
                 time.sleep(0.3)
-        yield url
+        yield server
     finally:
         process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        deadline = time.monotonic() + 30
+        while not (waited := os.wait4(process.pid, os.WNOHANG))[0]:
+            if time.monotonic() > deadline:
+                process.kill()
+                waited = os.wait4(process.pid, 0)
+                break
+            time.sleep(0.1)
+        process.returncode = os.waitstatus_to_exitcode(waited[1])
+        server.peak_rss_bytes = waited[2].ru_maxrss * 1024
 
 
 def customers_shown(page: Page) -> None:
@@ -125,7 +137,8 @@ def run(warehouse: Path, work: Path, runs: int = 5) -> Result:
              "dunning_queue": ("Dunning queue page", dunning_shown)}  # fmt: skip
     cold: dict[str, float] = {}
     warm: dict[str, list[float]] = {key: [] for key in views}
-    with console(env, work / "pages-console.log") as url, sync_playwright() as playwright:
+    with console(env, work / "pages-console.log") as server, sync_playwright() as playwright:
+        url = server.url
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             context = browser.new_context(viewport={"width": 1400, "height": 900})
@@ -159,6 +172,7 @@ def run(warehouse: Path, work: Path, runs: int = 5) -> Result:
         met = "yes" if max(cold[key], p95) < TARGET_MS else ("warm only" if p95 < TARGET_MS else "**no**")
         rows.append([label, round(cold[key]), round(p50), round(p95), f"< {TARGET_MS:,}", met])
         figures[key] = {"cold_ms": round(cold[key], 1), "warm_ms": [round(x, 1) for x in warm[key]]}
+    figures["console_peak_rss_mb"] = round(server.peak_rss_bytes / 1e6, 1)
     return Result(
         name="pages",
         title="Page load in headless Chromium, until the page shows its data",
@@ -173,6 +187,7 @@ def run(warehouse: Path, work: Path, runs: int = 5) -> Result:
             "Cold: the first load of each page after the console started, as after every published sync "
             "(the customers page also opens the new snapshot and builds the search table). Warm: new tabs "
             "later, served from the per-snapshot cache.",
+            f"Peak memory (RSS) of the console process over the run: {server.peak_rss_bytes / 1e6:,.0f} MB.",
         ],
         figures=figures,
     )
