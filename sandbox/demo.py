@@ -27,8 +27,9 @@ ACCOUNT = DEMO / "account"
 SANDBOX_PORT = int(os.environ.get("DEMO_SANDBOX_PORT", "12111"))
 CONSOLE_PORT = int(os.environ.get("DEMO_CONSOLE_PORT", "8501"))
 DEMO_CUSTOMERS = os.environ.get("DEMO_CUSTOMERS", "2000")
-# The sandbox accepts any well-formed test key; this one exists only on this machine.
-SANDBOX_KEY = "sk_test_sandbox_demo"
+# Fake keys that only this sandbox knows: restricted, as production should be (README, "Restricted keys").
+SYNC_KEY = "rk_test_demo_sync_read_only"
+PORTAL_KEY = "rk_test_demo_portal_write"
 ROLES = {"support": "Sam Support", "finance": "Fiona Finance", "admin": "Ada Admin"}
 
 
@@ -49,7 +50,8 @@ def demo_env() -> dict[str, str]:
         "USERS_FILE": str(DEMO / "users.yaml"),
         "OUTBOX_DIR": str(DEMO / "outbox"),
         "COOKIE_KEY": key_file.read_text().strip(),
-        "STRIPE_API_KEY": SANDBOX_KEY,
+        "STRIPE_SYNC_API_KEY": SYNC_KEY,
+        "STRIPE_PORTAL_API_KEY": PORTAL_KEY,
         "STRIPE_API_BASE": f"http://127.0.0.1:{SANDBOX_PORT}",
         "PORTAL_RETURN_URL": f"http://127.0.0.1:{CONSOLE_PORT}/",
         "COMPANY_NAME": "Demo SaaS",
@@ -99,9 +101,10 @@ def main() -> int:
                "--seed", "42", "--out", str(ACCOUNT))  # fmt: skip
         (ACCOUNT / "DONE").touch()
     sandbox = subprocess.Popen(
-        [sys.executable, "-m", "sandbox", "serve", "--data", str(ACCOUNT), "--port", str(SANDBOX_PORT)],
+        [sys.executable, "-m", "sandbox", "serve", "--data", str(ACCOUNT), "--port", str(SANDBOX_PORT),
+         "--in-place", "--restricted-key", f"{SYNC_KEY}=read", f"{PORTAL_KEY}=portal_write"],
         cwd=ROOT,
-    )
+    )  # fmt: skip
     try:
         wait_for(f"http://127.0.0.1:{SANDBOX_PORT}/v1/customers", sandbox, "sandbox API")
         python("-m", "sync", env=env)
@@ -126,4 +129,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except subprocess.CalledProcessError as failed:
+        sys.exit(f"demo: `{' '.join(failed.cmd[1:])}` failed (exit {failed.returncode}); see the lines above")
