@@ -12,12 +12,12 @@ $(PY):
 	$(PY) -m pip install --quiet --upgrade pip
 
 # Reinstall only when the pins change.
-$(RUNTIME_STAMP): requirements.txt | $(PY)
-	$(PY) -m pip install --quiet -r requirements.txt
+$(RUNTIME_STAMP): requirements.txt requirements.lock | $(PY)
+	$(PY) -m pip install --quiet -r requirements.txt -c requirements.lock
 	touch $@
 
-$(DEV_STAMP): requirements.txt requirements-dev.txt | $(PY)
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+$(DEV_STAMP): requirements.txt requirements-dev.txt requirements.lock | $(PY)
+	$(PY) -m pip install --quiet -r requirements-dev.txt -c requirements.lock
 	touch $(RUNTIME_STAMP) $@
 
 ## Start the console on a demo account: local sandbox, synced warehouse, one user per role.

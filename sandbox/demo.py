@@ -40,8 +40,9 @@ def python(*args: str, env: dict[str, str] | None = None) -> None:
 def demo_env() -> dict[str, str]:
     key_file = DEMO / "cookie_key"
     if not key_file.exists():
-        key_file.write_text(secrets.token_urlsafe(48))
-        key_file.chmod(0o600)
+        # Created private: never readable by others, not even for an instant.
+        with os.fdopen(os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
+            out.write(secrets.token_urlsafe(48))
     return {
         **os.environ,
         "CONSOLE_SECRETS_FILE": str(DEMO / "no-secrets.toml"),
