@@ -2,7 +2,7 @@
 
 The minimums are the first versions fixing published advisories (CVE / GHSA ids
 beside each). This is a floor, not an audit: on a machine with internet access run
-`pip-audit -r requirements.txt` (see console/SECURITY.md) and raise a floor here
+`pip-audit -r requirements.txt` (see README, Security) and raise a floor here
 when an advisory lands.
 """
 
