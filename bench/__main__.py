@@ -92,12 +92,17 @@ def main(argv: list[str] | None = None) -> int:
                     workers=scale.workers,
                     rate=scale.rate_limit,
                 )
+            if "incremental" in which and run.error is not None:
+                print("incremental: not run, the backfill it starts from failed", file=sys.stderr)
+                return 1
             if "incremental" in which:
                 changed = incremental.run(
                     served, source, db, work, run,
                     changes=scale.changes, workers=scale.workers, rate_limit=scale.rate_limit,
                 )  # fmt: skip
                 results.write(changed, out)
+            if run.error is not None:
+                return 1
     return 0
 
 

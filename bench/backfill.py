@@ -29,6 +29,7 @@ class SyncRun:
     rows: dict[str, int]  # rows written per table, as sync_runs records them
     peak_rss_bytes: int
     command: str
+    error: str | None = None  # the sync's one-line reason when it exited non-zero
 
 
 def sync_env(served: ServedAccount) -> dict[str, str]:
@@ -48,22 +49,30 @@ def run_sync(served: ServedAccount, db: Path, log: Path, *, full: bool, workers:
     if full:
         args.append("--full")
     child = run_child([sys.executable, *args], env=sync_env(served), cwd=ROOT, log=log)
+    command = "python " + " ".join(args).replace(str(ROOT) + "/", "")  # as run from the repository
+    error = None
     if child.returncode != 0:
-        tail = "\n".join(child.output.splitlines()[-5:])
-        raise RuntimeError(f"the sync failed (exit {child.returncode}), see {log}:\n{tail}")
-    with duckdb.connect(str(db), read_only=True) as con:
-        mode, status, requests, events, objects = con.execute(
-            "SELECT mode, status, requests, events, objects FROM sync_runs ORDER BY id DESC LIMIT 1"
-        ).fetchone()
+        reasons = [line for line in child.output.splitlines() if "sync failed" in line or "sync not" in line]
+        error = f"exit {child.returncode}: " + (reasons[-1].split("ERROR", 1)[-1].strip() if reasons else "")
+        print(f"the sync failed ({error[:300]}), see {log}", flush=True)
+    mode, status, requests, events, objects = ("full" if full else "incremental", "failed", 0, 0, None)
+    if db.exists():
+        with duckdb.connect(str(db), read_only=True) as con:
+            last = con.execute(
+                "SELECT mode, status, requests, events, objects FROM sync_runs ORDER BY id DESC LIMIT 1"
+            ).fetchone()
+        if last and (error is None or last[1] != "succeeded"):
+            mode, status, requests, events, objects = last
     return SyncRun(
         mode,
-        status,
+        status if error is None else "failed",
         round(child.seconds, 2),
         int(requests or 0),
         int(events or 0),
         json.loads(objects) if objects else {},
         child.peak_rss_bytes,
-        "python " + " ".join(args).replace(str(ROOT) + "/", ""),  # the command as run from the repository
+        command,
+        error,
     )
 
 
@@ -84,10 +93,7 @@ def run(
     total = sum(listed.values())
     print(f"backfill: {total:,} objects to list; running the sync", flush=True)
     sync = run_sync(served, db, work / "sync-backfill.log", full=True, workers=workers, rate=rate_limit)
-    print(
-        f"backfill: sync done in {sync.seconds:.1f} s, {sync.requests:,} requests; running the baseline",
-        flush=True,
-    )
+    print(f"backfill: sync {sync.status} in {sync.seconds:.1f} s; running the baseline", flush=True)
 
     base = baseline.load(
         work / "baseline.duckdb",
@@ -102,7 +108,7 @@ def run(
     sync_rate = total / sync.seconds
     base_rate = total / base_seconds
     budget_share = sync.requests / (rate_limit * sync.seconds)
-    size_mb = db.stat().st_size / 1e6
+    size_mb = db.stat().st_size / 1e6 if sync.error is None else 0.0
     figures: dict[str, Any] = {
         "listed_objects": listed,
         "sync": {
@@ -131,21 +137,34 @@ def run(
     base_requests = reload_requests(listed)
     extrapolated = "" if base.complete else " (extrapolated)"
     base_share = base_requests / (rate_limit * base_seconds)
-    rows = [
-        ["objects listed", f"{total:,}", f"{total:,}"],
-        ["seconds", f"{sync.seconds:,.1f}", f"{base_seconds:,.1f}{extrapolated}"],
-        ["objects/s", f"{sync_rate:,.0f}", f"{base_rate:,.0f}"],
-        ["requests", f"{sync.requests:,}", f"{base_requests:,}"],
-        ["share of the request budget", f"{budget_share:.0%}", f"{base_share:.0%}"],
-        ["peak memory (RSS)", f"{peak_mb:,.0f} MB", "n/a (in the benchmark process)"],
-        ["warehouse file", f"{size_mb:,.0f} MB", ""],
-    ]  # fmt: skip
+    sandbox = f"python -m sandbox serve --latency-ms {served_latency(served)} --rate-limit {rate_limit:g}"
+    if sync.error is None:
+        rows = [
+            ["objects listed", f"{total:,}", f"{total:,}"],
+            ["seconds", f"{sync.seconds:,.1f}", f"{base_seconds:,.1f}{extrapolated}"],
+            ["objects/s", f"{sync_rate:,.0f}", f"{base_rate:,.0f}"],
+            ["requests", f"{sync.requests:,}", f"{base_requests:,}"],
+            ["share of the request budget", f"{budget_share:.0%}", f"{base_share:.0%}"],
+            ["peak memory (RSS)", f"{peak_mb:,.0f} MB", "n/a (in the benchmark process)"],
+            ["warehouse file", f"{size_mb:,.0f} MB", ""],
+        ]  # fmt: skip
+        outcome = (
+            f"speed-up over the baseline: **{sync_rate / base_rate:.1f}x** (target at least 4x); "
+            f"request budget used: **{budget_share:.0%}** (target at least 85%); peak RSS "
+            f"**{peak_mb:,.0f} MB** (target under 500 MB)."
+        )
+    else:
+        rows = [
+            ["objects listed", f"{total:,}", f"{total:,}"],
+            ["outcome", f"**failed** after {sync.seconds:,.0f} s", "done" if base.complete else "sampled"],
+            ["seconds", "-", f"{base_seconds:,.1f}{extrapolated}"],
+            ["objects/s", "-", f"{base_rate:,.0f}"],
+            ["requests", f"{sync.requests:,} (until it failed)", f"{base_requests:,}"],
+            ["peak memory (RSS)", f"{peak_mb:,.0f} MB", "n/a (in the benchmark process)"],
+        ]  # fmt: skip
+        outcome = f"**The sync failed**: {sync.error}"
     notes = [
-        f"Sync: `{sync.command}` against `python -m sandbox serve --latency-ms {served_latency(served)} "
-        f"--rate-limit {rate_limit:g}` serving a generated account ({account.name}); "
-        f"speed-up over the baseline: **{sync_rate / base_rate:.1f}x** (target at least 4x); "
-        f"request budget used: **{budget_share:.0%}** (target at least 85%); peak RSS **{peak_mb:,.0f} MB** "
-        "(target under 500 MB).",
+        f"Sync: `{sync.command}` against `{sandbox}` serving a generated account ({account.name}); {outcome}",
         "Baseline: `bench/baseline.py`, each resource through one cursor, one request at a time, with "
         "the stripe package's `auto_paging_iter()` (a StripeObject per object), stored as JSON in DuckDB.",
     ]
