@@ -107,6 +107,21 @@ def app_as(console_env: dict[str, str]) -> Callable[..., object]:
     return make
 
 
+def wait_until_answering(
+    request: urllib.request.Request, process: subprocess.Popen, log_path: Path, timeout: float
+) -> None:
+    """Block until a server we started answers `request`; fail with its log's path if it died."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(request, timeout=2):
+                return
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{request.full_url} did not answer, see {log_path}") from None
+            time.sleep(0.2)
+
+
 # --- the sandbox: a local Stripe-compatible API over a generated account -------------
 
 
@@ -169,16 +184,7 @@ def console_server(console_env: dict[str, str]) -> Iterator[str]:
         )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"console did not start, see {log_path}") from None
-                time.sleep(0.3)
+        wait_until_answering(urllib.request.Request(f"{url}/_stcore/health"), process, log_path, timeout=60)
         yield url
     finally:
         process.terminate()

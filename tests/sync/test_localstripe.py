@@ -21,7 +21,7 @@ import pytest
 import stripe
 
 import sync
-from tests.conftest import ARTIFACTS, free_port
+from tests.conftest import ARTIFACTS, free_port, wait_until_answering
 
 API_KEY = "sk_test_localstripe"
 
@@ -40,18 +40,8 @@ def localstripe() -> Iterator[str]:
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                request = urllib.request.Request(
-                    f"{base}/v1/customers", headers={"Authorization": f"Bearer {API_KEY}"}
-                )
-                with urllib.request.urlopen(request, timeout=2):
-                    break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"localstripe did not start, see {log_path}") from None
-                time.sleep(0.2)
+        probe = urllib.request.Request(f"{base}/v1/customers", headers={"Authorization": f"Bearer {API_KEY}"})
+        wait_until_answering(probe, process, log_path, timeout=30)
         yield base
     finally:
         process.terminate()
