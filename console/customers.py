@@ -462,6 +462,12 @@ def customer_payment_attempts(
     )
 
 
+# A local Stripe-compatible server (the sandbox) serves its hosted pages over plain http.
+_LOOPBACK_PREFIXES = ("http://127.0.0.1:", "http://127.0.0.1/", "http://localhost:", "http://localhost/")
+
+
 def safe_link(url: str | None) -> str | None:
-    """Only https links are shown as links (a javascript: URL in the data stays dead)."""
-    return url if isinstance(url, str) and url.startswith("https://") else None
+    """Only https (or loopback http) links are shown as links: a javascript: URL in the data stays dead."""
+    if not isinstance(url, str):
+        return None
+    return url if url.startswith(("https://", *_LOOPBACK_PREFIXES)) else None

@@ -82,9 +82,12 @@ def test_dashboard_links():
     assert customers.dashboard_url("cus_1", False) == "https://dashboard.stripe.com/test/customers/cus_1"
 
 
-def test_only_https_links_are_links():
+def test_only_https_and_loopback_links_are_links():
     assert customers.safe_link("javascript:alert(1)") is None
+    assert customers.safe_link("http://invoice.example.org/i/x") is None
+    assert customers.safe_link("http://127.0.0.1.evil.example/i/x") is None
     assert customers.safe_link("https://invoice.stripe.com/i/x") == "https://invoice.stripe.com/i/x"
+    assert customers.safe_link("http://127.0.0.1:12111/i/in_1") == "http://127.0.0.1:12111/i/in_1"
 
 
 @pytest.mark.parametrize(
