@@ -1,5 +1,5 @@
-"""`python -m bench [backfill|incremental|queries|pages|all] [--small]`: measure, print, write
-bench/results/<name>.md and .json.
+"""`python -m bench [backfill|incremental|queries|pages|all ...] [--small]`: measure, print,
+write bench/results/<name>.md and .json.
 
 The full benchmarks take minutes and build large inputs once (cached under data/bench/):
 a sandbox account of 100,000 customers and a warehouse of 1,000,000 customers. `--small`
@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import account, backfill, incremental, queries, results, warehouse
+from bench import account, backfill, incremental, results, warehouse
 
 NAMES = ("backfill", "incremental", "queries", "pages")
 
@@ -40,7 +40,7 @@ SMALL = Scale(300, 5_000, 0, 1000, 4, 50, None, 5, 1, 1)
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("which", nargs="?", default="all", choices=[*NAMES, "all"])
+    parser.add_argument("which", nargs="*", default=["all"], choices=[*NAMES, "all"], help="default: all")
     parser.add_argument("--small", action="store_true", help="small inputs, no latency: a smoke test")
     parser.add_argument("--out", type=Path, help="where result files go (default bench/results)")
     parser.add_argument("--cache", type=Path, default=warehouse.CACHE, help="cached inputs and work files")
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _arguments(argv)
     scale = SMALL if args.small else FULL
     out = args.out or (args.cache / "results-small" if args.small else results.RESULTS)
-    which = set(NAMES) if args.which == "all" else {args.which}
+    which = set(NAMES) if "all" in args.which else set(args.which)
     work = args.cache / ("work-small" if args.small else "work")
     work.mkdir(parents=True, exist_ok=True)
 
@@ -59,10 +59,12 @@ def main(argv: list[str] | None = None) -> int:
         big = warehouse.cached_warehouse(scale.warehouse_customers, cache=args.cache)
         warehouse.mark_fresh(big)
         if "queries" in which:
+            from bench import queries  # imports the console (and Streamlit) only when measured
+
             print(f"queries on {big.name}", flush=True)
             results.write(queries.run(big, runs=scale.query_runs, report_runs=scale.report_runs), out)
         if "pages" in which:
-            from bench import pages  # Playwright is only imported when pages are measured
+            from bench import pages  # likewise Playwright
 
             print(f"pages on {big.name}", flush=True)
             results.write(pages.run(big, work, runs=scale.page_runs), out)
