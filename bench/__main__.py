@@ -40,18 +40,23 @@ SMALL = Scale(300, 5_000, 0, 1000, 4, 50, None, 5, 1, 1)
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("which", nargs="*", default=["all"], choices=[*NAMES, "all"], help="default: all")
+    # No `choices=`: Python 3.11's argparse rejects an empty list with nargs="*" and choices.
+    parser.add_argument("which", nargs="*", metavar="|".join([*NAMES, "all"]), help="default: all")
     parser.add_argument("--small", action="store_true", help="small inputs, no latency: a smoke test")
     parser.add_argument("--out", type=Path, help="where result files go (default bench/results)")
     parser.add_argument("--cache", type=Path, default=warehouse.CACHE, help="cached inputs and work files")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    unknown = sorted(set(args.which) - {*NAMES, "all"})
+    if unknown:
+        parser.error(f"unknown benchmark {', '.join(unknown)}; choose from {', '.join([*NAMES, 'all'])}")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _arguments(argv)
     scale = SMALL if args.small else FULL
     out = args.out or (args.cache / "results-small" if args.small else results.RESULTS)
-    which = set(NAMES) if "all" in args.which else set(args.which)
+    which = set(NAMES) if not args.which or "all" in args.which else set(args.which)
     work = args.cache / ("work-small" if args.small else "work")
     work.mkdir(parents=True, exist_ok=True)
 

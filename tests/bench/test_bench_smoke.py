@@ -39,6 +39,16 @@ def run_bench(name: str, dirs: tuple[Path, Path]) -> dict:
     return result
 
 
+def test_plain_command_means_every_benchmark():
+    # `make bench` runs `python -m bench` without arguments.
+    from bench.__main__ import _arguments
+
+    assert _arguments([]).which == [] and _arguments(["backfill", "incremental"]).which == [
+        "backfill",
+        "incremental",
+    ]
+
+
 def test_queries_benchmark_runs_every_console_query(bench_dirs):
     result = run_bench("queries", bench_dirs)
     labels = [row[0] for row in result["rows"]]
