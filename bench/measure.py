@@ -4,8 +4,8 @@ process's wall time and peak memory."""
 from __future__ import annotations
 
 import math
-import os
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -48,6 +48,44 @@ def time_calls(call: Callable[[int], object], runs: int, warmup: int = 2) -> Tim
     )
 
 
+def high_water_rss(pid: int) -> int:
+    """Peak resident memory of a live process so far (VmHWM, bytes); 0 once it has exited."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+class PeakMemory:
+    """Polls a child's VmHWM until stopped.
+
+    Not ru_maxrss from wait4(): Linux carries the parent's high-water mark into a forked
+    child across exec, so a benchmark process holding gigabytes would be counted as the
+    child's peak. VmHWM belongs to the memory of the program the child runs, and only grows.
+    """
+
+    def __init__(self, pid: int, interval: float = 0.05) -> None:
+        self.pid = pid
+        self.interval = interval
+        self.peak_bytes = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+
+    def _poll(self) -> None:
+        while not self._stop.is_set():
+            self.peak_bytes = max(self.peak_bytes, high_water_rss(self.pid))
+            self._stop.wait(self.interval)
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        return self.peak_bytes
+
+
 @dataclass(frozen=True)
 class ChildRun:
     returncode: int
@@ -59,25 +97,18 @@ class ChildRun:
 def run_child(
     command: list[str], *, env: dict[str, str], cwd: Path, log: Path, timeout: float | None = None
 ) -> ChildRun:
-    """Run `command`, its output going to `log`; wall time and the child's own peak RSS.
-
-    The peak comes from wait4() on that very process (ru_maxrss), so it counts the
-    child and not the benchmark, nor other children such as the sandbox server.
-    """
+    """Run `command`, its output going to `log`; wall time and the child's own peak RSS."""
     log.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     with log.open("w") as out:
         process = subprocess.Popen(command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
-        deadline = None if timeout is None else started + timeout
-        while True:
-            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-            if pid:
-                break
-            if deadline is not None and time.monotonic() > deadline:
-                process.kill()
-                pid, status, usage = os.wait4(process.pid, 0)
-                break
-            time.sleep(0.05)
+        memory = PeakMemory(process.pid)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        finally:
+            peak = memory.stop()
     seconds = time.monotonic() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
-    return ChildRun(process.returncode, seconds, usage.ru_maxrss * 1024, log.read_text(errors="replace"))
+    return ChildRun(process.returncode, seconds, peak, log.read_text(errors="replace"))
