@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bench import account, backfill, incremental, results, warehouse
@@ -45,6 +45,11 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--small", action="store_true", help="small inputs, no latency: a smoke test")
     parser.add_argument("--out", type=Path, help="where result files go (default bench/results)")
     parser.add_argument("--cache", type=Path, default=warehouse.CACHE, help="cached inputs and work files")
+    parser.add_argument(
+        "--account-customers",
+        type=int,
+        help="size of the sandbox account (default 100,000; 300 with --small)",
+    )
     args = parser.parse_args(argv)
     unknown = sorted(set(args.which) - {*NAMES, "all"})
     if unknown:
@@ -55,6 +60,8 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = _arguments(argv)
     scale = SMALL if args.small else FULL
+    if args.account_customers:
+        scale = replace(scale, account_customers=args.account_customers)
     out = args.out or (args.cache / "results-small" if args.small else results.RESULTS)
     which = set(NAMES) if not args.which or "all" in args.which else set(args.which)
     work = args.cache / ("work-small" if args.small else "work")
