@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.account import ServedAccount, apply_changes, listed_objects, reload_requests
+from bench.account import ServedAccount, account_customers, apply_changes, listed_objects, reload_requests
 from bench.backfill import SyncRun, run_sync
 from bench.results import Result
 
@@ -27,7 +27,8 @@ def run(
     sync = run_sync(served, db, work / "sync-incremental.log", full=False, workers=workers, rate=rate_limit)
     if sync.mode != "incremental":
         raise RuntimeError(f"expected an incremental run, the sync ran a {sync.mode} one (see its log)")
-    reload = reload_requests(listed_objects(account))
+    listed = listed_objects(account)
+    reload = reload_requests(listed)
     ratio = reload / max(1, sync.requests)
     written = ", ".join(f"{table} {count:,}" for table, count in sorted(sync.rows.items()))
     rows = [
@@ -38,7 +39,8 @@ def run(
     ]  # fmt: skip
     return Result(
         name="incremental",
-        title=f"Incremental run after {changes:,} changes",
+        title=f"Incremental run after {changes:,} changes to an account of {account_customers(account):,} "
+        f"customers ({sum(listed.values()):,} objects)",
         columns=["run", "requests", "seconds", "events read"],
         rows=rows,
         notes=[
