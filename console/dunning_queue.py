@@ -31,9 +31,14 @@ DUNNING_INVOICES = """
            f.failures, f.first_failure, f.last_decline
     FROM invoices i
     JOIN (
+        -- Aggregate only the failures of open invoices (a few percent of all attempts).
         SELECT invoice_id, count(*) AS failures, min(created) AS first_failure,
                arg_max(coalesce(decline_code, failure_code), created) AS last_decline
-        FROM payment_attempts WHERE status = 'failed' GROUP BY invoice_id
+        FROM payment_attempts
+        WHERE status = 'failed' AND invoice_id IN (
+            SELECT id FROM invoices WHERE status = 'open' AND collection_method = 'charge_automatically'
+        )
+        GROUP BY invoice_id
     ) f ON f.invoice_id = i.id
     WHERE i.status = 'open' AND i.collection_method = 'charge_automatically'
 """
