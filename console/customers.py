@@ -27,7 +27,7 @@ import duckdb
 import pandas as pd
 
 from console.display import printable, utc_text
-from console.dunning_queue import DUNNING_INVOICES
+from console.dunning_queue import DUNNING_TABLE
 from console.money import format_money
 
 PAGE_SIZE = 50
@@ -122,13 +122,16 @@ _STATUS_MASK_SQL = (
 
 
 def build_search_table(con: duckdb.DuckDBPyConnection) -> None:
-    """Create `memory.customer_search` from the attached warehouse (once per snapshot)."""
+    """Create `memory.customer_search` from the attached warehouse (once per snapshot).
+
+    Needs the snapshot's dunning table (`dunning_queue.build_dunning_table`) first.
+    """
     con.execute(
         f"""
         CREATE OR REPLACE TABLE memory.main.customer_search AS
         WITH statuses AS (
             SELECT customer_id, bit_or({_STATUS_MASK_SQL}) AS mask FROM subscriptions GROUP BY customer_id
-        ), dunning AS (SELECT DISTINCT customer_id FROM ({DUNNING_INVOICES}))
+        ), dunning AS (SELECT DISTINCT customer_id FROM {DUNNING_TABLE})
         SELECT row_number() OVER (ORDER BY c.created DESC NULLS LAST, c.id) AS position,
                c.id, c.email, c.name, c.created, c.currency, c.delinquent, c.deleted,
                strip_accents(lower(coalesce(c.email, '') || chr(31) || coalesce(c.name, ''))) AS search_key,

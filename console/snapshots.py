@@ -2,7 +2,7 @@
 
 Opening the DuckDB file costs tens of milliseconds and a name search over a million
 customers needs a prepared table, so each process keeps one connection per published
-snapshot: an in-memory database (holding the derived search table) with the warehouse
+snapshot: an in-memory database (holding the derived search and dunning tables) with the warehouse
 file attached read-only. Every query runs on its own cursor of it, so sessions in
 other threads never share a cursor.
 
@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 import duckdb
 import streamlit as st
 
-from console import customers
+from console import customers, dunning_queue
 from console.settings import Settings
 from console.warehouse import WarehouseMissing, snapshot_version
 
@@ -38,6 +38,7 @@ def open_snapshot(path: Path) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     con.execute(f"ATTACH ? AS {WAREHOUSE} (READ_ONLY)", [str(path)])
     con.execute(f"USE {WAREHOUSE}")
+    dunning_queue.build_dunning_table(con)
     customers.build_search_table(con)
     return con
 
