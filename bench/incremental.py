@@ -25,6 +25,9 @@ def run(
     print(f"incremental: applying {changes:,} changes", flush=True)
     answer = apply_changes(served, changes, work / "changes.log")
     sync = run_sync(served, db, work / "sync-incremental.log", full=False, workers=workers, rate=rate_limit)
+    if sync.error is not None:
+        # A failed run's request count is no figure: stop rather than report a ratio.
+        raise RuntimeError(f"the incremental sync failed: {sync.error}")
     if sync.mode != "incremental":
         raise RuntimeError(f"expected an incremental run, the sync ran a {sync.mode} one (see its log)")
     listed = listed_objects(account)

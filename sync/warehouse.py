@@ -30,11 +30,13 @@ from sync.transform import EMBEDDED_PRICES, Rows
 
 SCHEMA = Path(__file__).with_name("schema.sql")
 BATCH_ROWS = 5000
-# Index (ART) memory of uncheckpointed rows cannot be evicted, so the writer
-# checkpoints every CHECKPOINT_ROWS rows: memory then stays flat however large the
-# account, and the DuckDB limit below holds (192 MB ran out on a 1.6M-object backfill).
+# DuckDB keeps the primary-key (ART) indexes of the rows a run touches in memory:
+# index memory of uncheckpointed rows cannot be evicted, so the writer checkpoints
+# every CHECKPOINT_ROWS rows; an incremental run upserting into a large warehouse
+# still loads the indexes it updates. 256 MB ran out on an incremental run over a
+# 1.6M-object warehouse; 1 GB is the ceiling (README, Operations: Size).
 CHECKPOINT_ROWS = 100_000
-MEMORY_LIMIT = "256MB"
+MEMORY_LIMIT = "1GB"
 # Tables written by the writer, in the order a batch is applied.
 TABLES = (
     "customers",
