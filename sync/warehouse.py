@@ -30,13 +30,14 @@ from sync.transform import EMBEDDED_PRICES, Rows
 
 SCHEMA = Path(__file__).with_name("schema.sql")
 BATCH_ROWS = 5000
-# DuckDB keeps the primary-key (ART) indexes of the rows a run touches in memory:
-# index memory of uncheckpointed rows cannot be evicted, so the writer checkpoints
-# every CHECKPOINT_ROWS rows; an incremental run upserting into a large warehouse
-# still loads the indexes it updates. 256 MB ran out on an incremental run over a
-# 1.6M-object warehouse; 1 GB is the ceiling (README, Operations: Size).
+# DuckDB keeps the primary-key (ART) indexes of the rows a run touches in memory.
+# Index memory of uncheckpointed rows cannot be evicted, so the writer checkpoints
+# every CHECKPOINT_ROWS rows: a backfill into a fresh file then fits in 256 MB
+# however large the account. An incremental run upserts into a copy of the full
+# warehouse and loads the indexes it updates: 256 MB ran out on a 1.6M-object
+# warehouse, hence its 1 GB ceiling (README, Operations: Size).
 CHECKPOINT_ROWS = 100_000
-MEMORY_LIMIT = "1GB"
+MEMORY_LIMIT = {"fresh": "256MB", "copy": "1GB"}
 # Tables written by the writer, in the order a batch is applied.
 TABLES = (
     "customers",
@@ -136,7 +137,8 @@ class Snapshot:
             shutil.copyfile(db, self.path)
         # DuckDB would otherwise cache up to 80% of RAM: a run's memory must not grow
         # with the account. Blocks beyond the limit go to the file or a temp directory.
-        self.con = duckdb.connect(str(self.path), config={"memory_limit": MEMORY_LIMIT})
+        limit = MEMORY_LIMIT["fresh" if fresh else "copy"]
+        self.con = duckdb.connect(str(self.path), config={"memory_limit": limit})
         self.con.execute(SCHEMA.read_text())
         self.arrow_schemas = self._arrow_schemas()
 
