@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import urllib.error
 import urllib.request
@@ -33,6 +34,10 @@ def restricted(text: str) -> tuple[str, str]:
     if not key.startswith("rk_test_") or level not in PERMISSIONS:
         raise argparse.ArgumentTypeError(f"expected rk_test_...={'|'.join(PERMISSIONS)}")
     return key, level
+
+
+def _stop_serving(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"sandbox: {error}", file=sys.stderr)
             return 2
         print(f"sandbox serving {args.data} at {server.base_url} (Ctrl-C to stop)", flush=True)
+        # Stopped with SIGTERM (by make demo, the benchmarks), still remove the working copy.
+        signal.signal(signal.SIGTERM, _stop_serving)
         try:
             server.serve_forever()
         except KeyboardInterrupt:
