@@ -144,6 +144,38 @@ def sandbox(sandbox_account: Path) -> Iterator[object]:
 
 # --- a real console server and a real browser -----------------------------------------
 
+WAIT_MS = 30_000
+
+
+def browser_sign_in(page, url: str, username: str, password: str | None = None) -> dict:
+    """Sign in through the form; returns the auth cookie once the browser holds it.
+
+    Waiting for the cookie matters: it is set by a component after the page renders,
+    so a navigation straight after the welcome text could outrun it.
+    """
+    page.goto(url)
+    page.get_by_label("Username").first.fill(username)
+    page.get_by_label("Password", exact=True).fill(password or STAFF_PASSWORDS[username])
+    page.get_by_role("button", name="Sign in").click()
+    return auth_cookie(page.context, _cookie_name())
+
+
+def auth_cookie(context, name: str) -> dict:
+    """The sign-in cookie of a browser context, once the cookie component has set it."""
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while time.monotonic() < deadline:
+        found = [c for c in context.cookies() if c["name"] == name]
+        if found:
+            return found[0]
+        time.sleep(0.2)
+    raise AssertionError(f"the browser never received the {name} cookie")
+
+
+def _cookie_name() -> str:
+    from console.settings import load_settings
+
+    return load_settings().cookie_name
+
 
 def browser_or_skip() -> Path:
     """Chromium's path; a skip with a message locally, a failure in CI, when it is missing."""

@@ -9,19 +9,15 @@ import re
 
 import pytest
 
-from tests.conftest import ARTIFACTS, STAFF_PASSWORDS
+from tests.conftest import ARTIFACTS, WAIT_MS, browser_sign_in
 from tests.portal.conftest import dunning_customer, warehouse_rows
 
 pytestmark = pytest.mark.browser
-WAIT_MS = 30_000
 
 
 def sign_in(browser, url: str, username: str):
     page = browser.new_context(accept_downloads=True).new_page()
-    page.goto(url)
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password", exact=True).fill(STAFF_PASSWORDS[username])
-    page.get_by_role("button", name="Sign in").click()
+    browser_sign_in(page, url, username)  # waits for the cookie: the next goto must not outrun it
     page.get_by_text(f"Welcome, {username.title()} Tester").first.wait_for(timeout=WAIT_MS)
     return page
 
