@@ -15,6 +15,7 @@ import math
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
+import jwt
 import streamlit as st
 import streamlit_authenticator as stauth
 
@@ -29,6 +30,7 @@ LIBRARY_DEFAULT_KEY = "some_key"
 MIN_KEY_BYTES = 32
 # Session-state flag: the next run that shows the sign-in form deletes the browser cookie.
 DROP_COOKIE = "drop_auth_cookie"
+COOKIE_REPEATS = "auth_cookie_repeats"
 SESSION_ENDED = "staff_session_ended"
 MAKE_KEY_HINT = 'make one with: python -c "import secrets; print(secrets.token_urlsafe(48))"'
 
@@ -127,6 +129,7 @@ class SignInGate:
             user = _staff_from(self.credentials, current.username)
             live = sessions.session_is_live(ops_db, current.username, expires_at)
             if user is not None and user.role == current.role and live:
+                self._repeat_cookie(user, expires_at)
                 return user
             self._forget()
             # Kept until the next sign-in: the cookie component's reruns would wipe a one-off message.
@@ -184,6 +187,26 @@ class SignInGate:
         expires_at = cookies.cookie_model.exp_date
         sessions.record_session(self.settings.ops_db, user.username, expires_at)
         _remember(user, expires_at)
+        st.session_state[COOKIE_REPEATS] = 3
+
+    def _repeat_cookie(self, user: StaffUser, expires_at: float) -> None:
+        """Hand the browser the same cookie again on the runs right after sign-in.
+
+        The cookie component writes the cookie only if it stays mounted long enough for
+        its script to run; a quick rerun after sign-in can unmount it first (seen under
+        load), which would cost the user a sign-in at the next reload.
+        """
+        left = st.session_state.get(COOKIE_REPEATS, 0)
+        if left <= 0:
+            return
+        st.session_state[COOKIE_REPEATS] = left - 1
+        model = self.authenticator.cookie_controller.cookie_model
+        token = jwt.encode(
+            {"username": user.username, "exp_date": expires_at}, model.cookie_key, algorithm="HS256"
+        )
+        model.cookie_manager.set(
+            model.cookie_name, token, key="repeat_auth_cookie", expires_at=datetime.fromtimestamp(expires_at)
+        )
 
     def sign_out(self, user: StaffUser) -> None:
         """End this user's sessions everywhere (every browser, copied cookies included)."""

@@ -157,7 +157,14 @@ def browser_sign_in(page, url: str, username: str, password: str | None = None) 
     page.get_by_label("Username").first.fill(username)
     page.get_by_label("Password", exact=True).fill(password or STAFF_PASSWORDS[username])
     page.get_by_role("button", name="Sign in").click()
-    return auth_cookie(page.context, _cookie_name())
+    try:
+        page.get_by_role("button", name="Sign out").wait_for(timeout=WAIT_MS)
+        return auth_cookie(page.context, _cookie_name())
+    except Exception:
+        # Leave a picture of what the browser showed: sign-in failures are otherwise opaque.
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"sign-in-failed-{username}-{time.time_ns()}.png"))
+        raise
 
 
 def auth_cookie(context, name: str) -> dict:
