@@ -147,18 +147,34 @@ def sandbox(sandbox_account: Path) -> Iterator[object]:
 WAIT_MS = 30_000
 
 
+def submit_sign_in(page, url: str, username: str, password: str) -> None:
+    """Open the console and submit the sign-in form until the server has read what was typed.
+
+    The cookie component's first rerun can redraw the form right after the page shows it,
+    dropping the typing ("Enter your username and password."): then type again.
+    """
+    page.goto(url)
+    emptied = page.get_by_text("Enter your username and password.")
+    answered = page.get_by_role("button", name="Sign out").or_(page.get_by_role("alert"))
+    for _ in range(3):
+        page.get_by_label("Username").first.fill(username)
+        page.get_by_label("Password", exact=True).fill(password)
+        page.get_by_role("button", name="Sign in").click()
+        answered.first.wait_for(timeout=WAIT_MS)
+        if not emptied.is_visible():
+            return
+
+
 def browser_sign_in(page, url: str, username: str, password: str | None = None) -> dict:
     """Sign in through the form; returns the auth cookie once the browser holds it.
 
     Waiting for the cookie matters: it is set by a component after the page renders,
     so a navigation straight after the welcome text could outrun it.
     """
-    page.goto(url)
-    page.get_by_label("Username").first.fill(username)
-    page.get_by_label("Password", exact=True).fill(password or STAFF_PASSWORDS[username])
-    page.get_by_role("button", name="Sign in").click()
+    signed_in = page.get_by_role("button", name="Sign out")
     try:
-        page.get_by_role("button", name="Sign out").wait_for(timeout=WAIT_MS)
+        submit_sign_in(page, url, username, password or STAFF_PASSWORDS[username])
+        signed_in.wait_for(timeout=WAIT_MS)
         return auth_cookie(page.context, _cookie_name())
     except Exception:
         # Leave a picture of what the browser showed: sign-in failures are otherwise opaque.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import ARTIFACTS, STAFF_PASSWORDS
+from tests.conftest import ARTIFACTS, STAFF_PASSWORDS, submit_sign_in
 from tests.console import warehouse_fixture as fx
 
 pytestmark = pytest.mark.browser
@@ -13,10 +13,7 @@ WAIT_MS = 30_000
 
 def test_search_then_choose_a_row_opens_the_customer(warehouse, console_server, browser):
     page = browser.new_page()
-    page.goto(console_server)
-    page.get_by_label("Username").fill("sam")
-    page.get_by_label("Password", exact=True).fill(STAFF_PASSWORDS["sam"])
-    page.get_by_role("button", name="Sign in").click()
+    submit_sign_in(page, console_server, "sam", STAFF_PASSWORDS["sam"])
     page.get_by_role("link", name="Customers").first.click()
     search = page.get_by_role("textbox", name="Search")
     search.fill("muller")

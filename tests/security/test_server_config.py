@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, submit_sign_in
 from tests.security.conftest import WAIT_MS, users_cli
 
 OPTIONS = [
@@ -91,10 +91,7 @@ def unusable_ops_store(console_env: dict, tmp_path: Path) -> Path:
 @pytest.mark.browser
 def test_a_failing_page_shows_no_traceback_in_the_browser(unusable_ops_store, console_server, browser):
     page = browser.new_page()
-    page.goto(console_server)
-    page.get_by_label("Username").first.fill("sam")
-    page.get_by_label("Password", exact=True).fill("whatever-password")
-    page.get_by_role("button", name="Sign in").click()
+    submit_sign_in(page, console_server, "sam", "whatever-password")
     page.get_by_text("error", exact=False).first.wait_for(timeout=WAIT_MS)
     text = page.inner_text("body")
     for leak in ("Traceback", "OperationalError", "sqlite3", ".py", str(unusable_ops_store), str(ROOT)):

@@ -14,7 +14,7 @@ import pytest
 
 from console import sessions
 from console.settings import load_settings
-from tests.conftest import STAFF_PASSWORDS
+from tests.conftest import STAFF_PASSWORDS, submit_sign_in
 from tests.security.conftest import WAIT_MS, browser_sign_in, shows_sign_in_form, users_cli
 
 pytestmark = pytest.mark.browser
@@ -124,8 +124,5 @@ def test_cookie_expiry_follows_the_setting_and_expired_tokens_are_refused(
 def test_password_change_needs_the_new_password(console_server, browser):
     assert users_cli("set-password", "sam", "--password-stdin", stdin="a-new-password-99\n").returncode == 0
     page = browser.new_page()
-    page.goto(console_server)
-    page.get_by_label("Username").fill("sam")
-    page.get_by_label("Password", exact=True).fill(STAFF_PASSWORDS["sam"])
-    page.get_by_role("button", name="Sign in").click()
+    submit_sign_in(page, console_server, "sam", STAFF_PASSWORDS["sam"])
     page.get_by_text("Wrong username or password.").wait_for(timeout=WAIT_MS)
