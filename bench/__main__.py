@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from bench import account, backfill, incremental, results, warehouse
+from bench import account, backfill, incremental, results, synthetic_warehouse
 
 NAMES = ("backfill", "incremental", "queries", "pages")
 
@@ -44,7 +44,9 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("which", nargs="*", metavar="|".join([*NAMES, "all"]), help="default: all")
     parser.add_argument("--small", action="store_true", help="small inputs, no latency: a smoke test")
     parser.add_argument("--out", type=Path, help="where result files go (default bench/results)")
-    parser.add_argument("--cache", type=Path, default=warehouse.CACHE, help="cached inputs and work files")
+    parser.add_argument(
+        "--cache", type=Path, default=synthetic_warehouse.CACHE, help="cached inputs and work files"
+    )
     parser.add_argument(
         "--account-customers",
         type=int,
@@ -68,8 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
 
     if which & {"queries", "pages"}:
-        big = warehouse.cached_warehouse(scale.warehouse_customers, cache=args.cache)
-        warehouse.mark_fresh(big)
+        big = synthetic_warehouse.cached_warehouse(scale.warehouse_customers, cache=args.cache)
+        synthetic_warehouse.mark_fresh(big)
         if "queries" in which:
             from bench import queries  # imports the console (and Streamlit) only when measured
 

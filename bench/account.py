@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.warehouse import CACHE, ROOT
+from bench.synthetic_warehouse import CACHE, ROOT
 from sandbox.generate import generate_account
 from sandbox.server import DEFAULT_API_KEY
 from sandbox.store import ACCOUNT_FILE

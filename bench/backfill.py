@@ -16,7 +16,7 @@ from bench import baseline
 from bench.account import ServedAccount, account_customers, listed_objects, reload_requests
 from bench.measure import run_child
 from bench.results import Result
-from bench.warehouse import ROOT
+from bench.synthetic_warehouse import ROOT
 
 
 @dataclass(frozen=True)

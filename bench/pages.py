@@ -27,7 +27,7 @@ from playwright.sync_api import Page, sync_playwright
 from bench.account import free_port
 from bench.measure import PeakMemory, percentile
 from bench.results import Result
-from bench.warehouse import ROOT
+from bench.synthetic_warehouse import ROOT
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -40,7 +40,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 USERNAME = "bench-agent"
-COOKIE_NAME = "billing_console_auth"  # console.settings default
+COOKIE_NAME = "billing_console_auth"  # settings default
 TARGET_MS = 2000
 TIMEOUT_MS = 180_000
 

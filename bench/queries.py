@@ -105,7 +105,7 @@ def run(warehouse: Path, runs: int = 50, report_runs: int = 5, seed: int = 7) ->
         columns=["query", "runs", "p50 ms", "p95 ms", "target p95 ms", "met"],
         rows=rows,
         notes=[
-            f"Warehouse built directly in DuckDB by `bench/warehouse.py` ({size_gb:.1f} GB file, "
+            f"Warehouse built directly in DuckDB by `bench/synthetic_warehouse.py` ({size_gb:.1f} GB file, "
             f"{counts['subscriptions']:,} subscriptions), with the sync's schema and indexes.",
             "Each run asks about another customer or text, drawn with a fixed seed; the real console "
             "functions (console/customers.py, console/dunning_queue.py, console/metrics.py) on a cursor "

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from console.settings import ROOT
+from settings import ROOT
 
 ROLES = ("support", "finance", "admin")
 PAGES_DIR = ROOT / "pages"

@@ -15,7 +15,7 @@ if str(ROOT) not in sys.path:
 import streamlit as st  # noqa: E402
 
 from console import access, auth  # noqa: E402
-from console.settings import SettingsError, load_settings  # noqa: E402
+from settings import SettingsError, load_settings  # noqa: E402
 
 st.set_page_config(page_title="Billing console", page_icon=":material/payments:", layout="wide")
 

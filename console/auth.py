@@ -21,7 +21,7 @@ import streamlit_authenticator as stauth
 
 from console import sessions, staff, throttle
 from console.access import ROLES, StaffUser
-from console.settings import Settings, SettingsError
+from settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ import streamlit as st
 
 from console import snapshots, sync_status
 from console.display import utc_text
-from console.settings import Settings
 from console.warehouse import WarehouseMissing
+from settings import Settings
 
 
 def utc_now() -> datetime:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import jinja2
 
-from console.settings import Settings
+from settings import Settings
 
 TEMPLATES = Path(__file__).parent / "templates"
 _jinja = jinja2.Environment(

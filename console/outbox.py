@@ -18,7 +18,7 @@ import pandas as pd
 
 from console import mail
 from console.ops import utc_now_text
-from console.settings import Settings
+from settings import Settings
 
 STATUSES = ("queued", "sending", "sent", "written")
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import stripe
 
-from console.settings import Settings
+from settings import Settings
 
 FLOWS: dict[str, str] = {
     "portal": "Customer portal (everything)",

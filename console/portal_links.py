@@ -24,8 +24,8 @@ from console import audit, mail, ops, outbox, portal
 from console.access import StaffUser, can_create_links
 from console.mail import DunningInvoice
 from console.money import format_money
-from console.settings import Settings
 from console.warehouse import WarehouseMissing, open_warehouse
+from settings import Settings
 
 DELIVERIES = ("copy", "email")
 _CANCELABLE = frozenset({"active", "trialing", "past_due", "unpaid", "paused"})

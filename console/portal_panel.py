@@ -17,7 +17,7 @@ import streamlit as st
 from console import audit, ops, portal, portal_links
 from console.access import StaffUser, can_create_links
 from console.portal_links import LinkError, LinkRequest
-from console.settings import Settings
+from settings import Settings
 
 HISTORY_COLUMNS = [
     "at",

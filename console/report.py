@@ -23,8 +23,8 @@ import pandas as pd
 
 from console import metrics
 from console.money import format_money
-from console.settings import SettingsError, load_settings
 from console.warehouse import WarehouseMissing, open_warehouse
+from settings import SettingsError, load_settings
 
 RATE_COLUMNS = ("logo_churn_rate", "mrr_churn_rate", "recovery_rate")
 MONEY_COLUMNS = ("mrr_start", "mrr_churned", "amount_recovered", "amount_lost", "amount_pending")

@@ -23,8 +23,8 @@ import duckdb
 import streamlit as st
 
 from console import customers, dunning_queue
-from console.settings import Settings
 from console.warehouse import WarehouseMissing, snapshot_version
+from settings import Settings
 
 WAREHOUSE = "warehouse"  # catalog name of the attached warehouse file
 

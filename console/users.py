@@ -13,7 +13,7 @@ import sys
 
 from console import sessions, staff, throttle
 from console.access import ROLES
-from console.settings import Settings, SettingsError, load_settings
+from settings import Settings, SettingsError, load_settings
 
 
 def _read_password(from_stdin: bool) -> str:

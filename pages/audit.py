@@ -5,7 +5,7 @@ from datetime import UTC, datetime, time, timedelta
 import streamlit as st
 
 from console import access, audit, ops
-from console.settings import load_settings
+from settings import load_settings
 
 access.require_page("audit")
 settings = load_settings()

@@ -4,7 +4,7 @@ import streamlit as st
 
 from console import access, charts, freshness, metrics, report, snapshots
 from console.money import format_money
-from console.settings import load_settings
+from settings import load_settings
 
 access.require_page("churn")
 settings = load_settings()

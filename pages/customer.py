@@ -3,7 +3,7 @@
 import streamlit as st
 
 from console import access, customers, display, freshness, portal_panel, snapshots
-from console.settings import load_settings
+from settings import load_settings
 
 staff = access.require_page("customer")
 settings = load_settings()

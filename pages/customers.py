@@ -5,7 +5,7 @@ from functools import partial
 import streamlit as st
 
 from console import access, customers, freshness, snapshots
-from console.settings import load_settings
+from settings import load_settings
 
 staff = access.require_page("customers")
 settings = load_settings()

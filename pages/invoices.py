@@ -6,7 +6,7 @@ import streamlit as st
 
 from console import access, audit, freshness, invoices, snapshots
 from console.money import decimals
-from console.settings import load_settings
+from settings import load_settings
 
 staff = access.require_page("invoices")
 settings = load_settings()

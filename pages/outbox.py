@@ -4,7 +4,7 @@ import streamlit as st
 
 from console import access, ops, outbox, portal_links
 from console.portal_panel import markdown_literal
-from console.settings import load_settings
+from settings import load_settings
 
 staff = access.require_page("outbox")
 settings = load_settings()

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from console import access, freshness, snapshots, sync_status
-from console.settings import load_settings
+from settings import load_settings
 
 staff = access.require_page("sync_status")
 settings = load_settings()

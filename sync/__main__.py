@@ -14,11 +14,11 @@ import sys
 import time
 from pathlib import Path
 
-from console.settings import SettingsError, load_settings
+from settings import SettingsError, load_settings
 from sync.fetch import KeyRefused
 from sync.job import BadConfiguration, RunSummary, one_line, run
 from sync.progress import BarProgress, Progress
-from sync.warehouse import Busy
+from sync.publish import Busy
 
 log = logging.getLogger("sync")
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_KEY_REFUSED = 0, 1, 2, 3

@@ -7,8 +7,8 @@ from typing import Any
 from sync import transform
 from sync.fetch import StripeReader, WindowedLister
 from sync.progress import Progress
+from sync.publish import Writer
 from sync.resources import RESOURCES, Resource
-from sync.warehouse import Writer
 
 
 def newest_event(reader: StripeReader) -> dict[str, Any] | None:

@@ -19,8 +19,8 @@ from sync import transform
 from sync.backfill import complete_subscription
 from sync.fetch import API_VERSION, NotFound, StripeReader, Unsupported
 from sync.progress import Progress
+from sync.publish import Writer
 from sync.resources import BY_OBJECT, EVENT_TYPE_GROUPS, EVENT_TYPES
-from sync.warehouse import Writer
 
 RETENTION_SECONDS = 30 * 86400  # Stripe keeps events for 30 days
 OVERLAP_SECONDS = 60

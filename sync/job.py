@@ -13,7 +13,7 @@ from sync.backfill import backfill, newest_event
 from sync.events import CursorExpired, apply_events
 from sync.fetch import NotFound, StripeReader
 from sync.progress import Progress
-from sync.warehouse import RunMarker, Snapshot, Writer, exclusive
+from sync.publish import RunMarker, Snapshot, Writer, exclusive
 
 log = logging.getLogger("sync")
 
@@ -58,7 +58,7 @@ def run(
 ) -> RunSummary:
     """Sync the Stripe account into the warehouse at `db` (a full backfill the first time).
 
-    Raises BadConfiguration, warehouse.Busy (another run holds the lock),
+    Raises BadConfiguration, publish.Busy (another run holds the lock),
     fetch.KeyRefused (Stripe answered 401/403) or the error that stopped the run; every
     run that got the lock is recorded in sync_runs, failed ones included.
     """

@@ -92,7 +92,7 @@ def app_as(console_env: dict[str, str]) -> Callable[..., object]:
 
     from console import sessions
     from console.access import StaffUser
-    from console.settings import load_settings
+    from settings import load_settings
 
     def make(role: str | None, script: str = "console/app.py", timeout: float = 30) -> AppTest:
         at = AppTest.from_file(str(ROOT / script), default_timeout=timeout)
@@ -195,7 +195,7 @@ def auth_cookie(context, name: str) -> dict:
 
 
 def _cookie_name() -> str:
-    from console.settings import load_settings
+    from settings import load_settings
 
     return load_settings().cookie_name
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import duckdb
 
-from console.settings import ROOT
+from settings import ROOT
 
 SCHEMA = ROOT / "sync" / "schema.sql"
 

@@ -17,7 +17,7 @@ import duckdb
 import pytest
 from aiosmtpd.controller import Controller
 
-from console.settings import Settings, load_settings
+from settings import Settings, load_settings
 from tests.conftest import ROOT, free_port
 
 

@@ -4,6 +4,6 @@ import streamlit as st
 
 from console.access import current_staff
 from console.portal_panel import render_portal_panel
-from console.settings import load_settings
+from settings import load_settings
 
 render_portal_panel(load_settings(), current_staff(), st.session_state["customer_id"])

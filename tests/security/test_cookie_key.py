@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from console import auth
-from console.settings import SettingsError
+from settings import SettingsError
 from tests.conftest import ROOT
 
 WEAK_KEYS = {

@@ -66,7 +66,7 @@ def test_product_code_has_no_self_service():
 def test_the_authenticator_has_no_cloud_service(console_env):
     from console import staff
     from console.auth import _authenticator
-    from console.settings import load_settings
+    from settings import load_settings
 
     settings = load_settings()
     authenticator = _authenticator(settings, staff.read_credentials(settings.users_file))

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from console import sessions
-from console.settings import load_settings
+from settings import load_settings
 from tests.conftest import STAFF_PASSWORDS
 
 

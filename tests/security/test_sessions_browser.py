@@ -13,7 +13,7 @@ import jwt
 import pytest
 
 from console import sessions
-from console.settings import load_settings
+from settings import load_settings
 from tests.conftest import STAFF_PASSWORDS, submit_sign_in
 from tests.security.conftest import WAIT_MS, browser_sign_in, shows_sign_in_form, users_cli
 

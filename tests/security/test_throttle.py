@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 
 from console import ops, throttle
-from console.settings import load_settings
+from settings import load_settings
 from tests.conftest import ROOT, STAFF_PASSWORDS
 from tests.security.conftest import users_cli
 

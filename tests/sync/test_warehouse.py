@@ -8,7 +8,7 @@ import duckdb
 import pytest
 
 from sync import transform
-from sync.warehouse import Busy, Snapshot, Writer, exclusive
+from sync.publish import Busy, Snapshot, Writer, exclusive
 
 
 def _publish(db: Path, objects: list[dict], *, fresh: bool = False) -> None:
