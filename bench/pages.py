@@ -1,5 +1,5 @@
 """Page load: a real headless Chromium, signed in as a support agent, opens the customers
-page and the dunning queue of a console served by `streamlit run console/app.py` on a
+page and the dunning queue of a console served by `streamlit run console/server.py` on a
 large warehouse; the time from navigation until the page shows its data.
 
 "Cold" is the first load after the console process started, which is also the first
@@ -80,7 +80,7 @@ def console(env: dict[str, str], log: Path) -> Iterator[ConsoleServer]:
     port = free_port()
     with log.open("w") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(ROOT / "console" / "app.py"),
+            [sys.executable, "-m", "streamlit", "run", str(ROOT / "console" / "server.py"),
              "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
              "--browser.gatherUsageStats", "false"],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
@@ -185,7 +185,7 @@ def run(warehouse: Path, work: Path, runs: int = 5) -> Result:
         rows=rows,
         notes=[
             f"Warehouse: {warehouse.name} ({warehouse.stat().st_size / 1e9:.1f} GB). Console: "
-            "`streamlit run console/app.py`, signed in through the form as a support agent; Chromium "
+            "`streamlit run console/server.py`, signed in through the form as a support agent; Chromium "
             "headless (Debian's /usr/bin/chromium via Playwright).",
             "Measured from `page.goto` until the page's result caption and data grid are visible "
             "(a full load: HTML, scripts, websocket, sign-in cookie check, queries, render).",

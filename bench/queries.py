@@ -2,7 +2,7 @@
 
 Each run asks about another customer (or another search text), drawn from the
 warehouse with a fixed seed, so that nothing is answered from a warm row cache of a
-single customer. Queries run on a cursor of `console.snapshots.open_snapshot`, the
+single customer. Queries run on a cursor of `console.warehouse.snapshots.open_snapshot`, the
 connection the console itself keeps per published snapshot, without Streamlit's
 result cache in front (that cache only helps the second viewer of the same thing).
 """
@@ -19,7 +19,7 @@ import duckdb
 
 from bench.measure import Timing, time_calls
 from bench.results import Result
-from console import customers, dunning_queue, metrics, snapshots
+from console.warehouse import churn, customers, dunning_outcomes, dunning_queue, snapshots
 
 TARGETS_MS = {
     "search": 50,
@@ -81,8 +81,8 @@ def run(warehouse: Path, runs: int = 50, report_runs: int = 5, seed: int = 7) ->
         ("customer page", "customer page: all four queries",
          lambda i: _customer_page(cur, people[i % len(people)][0]), runs),
         ("dunning queue", "dunning queue", lambda i: dunning_queue.dunning_queue(cur), max(10, runs // 5)),
-        ("report", "churn report (all months)", lambda i: metrics.churn_table(cur), report_runs),
-        ("report", "dunning report (all months)", lambda i: metrics.dunning_table(cur), report_runs),
+        ("report", "churn report (all months)", lambda i: churn.churn_table(cur), report_runs),
+        ("report", "dunning report (all months)", lambda i: dunning_outcomes.dunning_table(cur), report_runs),
     ]  # fmt: skip
     rows, figures = [], {"warehouse_rows": counts, "snapshot_open_ms": round(open_ms, 1), "queries": {}}
     for target_key, label, call, n in cases:
@@ -108,8 +108,8 @@ def run(warehouse: Path, runs: int = 50, report_runs: int = 5, seed: int = 7) ->
             f"Warehouse built directly in DuckDB by `bench/synthetic_warehouse.py` ({size_gb:.1f} GB file, "
             f"{counts['subscriptions']:,} subscriptions), with the sync's schema and indexes.",
             "Each run asks about another customer or text, drawn with a fixed seed; the real console "
-            "functions (console/customers.py, console/dunning_queue.py, console/metrics.py) on a cursor "
-            "of the console's own snapshot connection, without Streamlit's result cache.",
+            "functions (console/warehouse/: customers.py, dunning_queue.py, churn.py, dunning_outcomes.py) "
+            "on a cursor of the console's own snapshot connection, without Streamlit's result cache.",
             f"Opening a published snapshot (once per sync, per console process) took {open_ms:,.0f} ms, "
             "most of it building the in-memory search table.",
             "Customer page: profile, subscriptions, invoices and payment attempts, called in sequence as "

@@ -1,32 +1,34 @@
-"""Entry point: `streamlit run console/app.py`.
+"""The Streamlit app, served by console/server.py (`streamlit run console/server.py`).
 
 Sign-in gate first; then a navigation built from the pages the user's role may
-open (console/access.py). Each page checks the role again on its own.
+open (console/staff/roles.py). Each page checks the role again on its own.
 """
 
 import sys
 from pathlib import Path
 
-# `streamlit run console/app.py` puts console/ on sys.path, not the repository root.
+# Streamlit puts console/ on sys.path, not the repository root.
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import streamlit as st  # noqa: E402
 
-from console import access, auth  # noqa: E402
+from console.staff.cookie_key import check_cookie_key  # noqa: E402
+from console.staff.roles import pages_for  # noqa: E402
+from console.ui.sign_in import SignInGate  # noqa: E402
 from settings import SettingsError, load_settings  # noqa: E402
 
 st.set_page_config(page_title="Billing console", page_icon=":material/payments:", layout="wide")
 
 try:
     settings = load_settings()
-    auth.check_cookie_key(settings.cookie_key)
+    check_cookie_key(settings.cookie_key)
 except SettingsError as problem:
     st.error(f"The console cannot start. {problem}")
     st.stop()
 
-gate = auth.SignInGate(settings)
+gate = SignInGate(settings)
 staff = gate.signed_in_staff()
 if staff is None:
     st.stop()
@@ -48,7 +50,7 @@ navigation = st.navigation(
             default=page.key == "home",
             visibility="hidden" if page.hidden else "visible",
         )
-        for page in access.pages_for(staff.role)
+        for page in pages_for(staff.role)
     ]
 )
 navigation.run()

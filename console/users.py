@@ -11,55 +11,62 @@ import argparse
 import getpass
 import sys
 
-from console import sessions, staff, throttle
-from console.access import ROLES
+from console import ops
+from console.ops import login_throttle, sessions
+from console.ops.store import OpsStoreUnavailable
+from console.staff import accounts
+from console.staff.roles import ROLES
 from settings import Settings, SettingsError, load_settings
 
 
 def _read_password(from_stdin: bool) -> str:
     if from_stdin:
         return sys.stdin.readline().rstrip("\r\n").strip()
+    if not sys.stdin.isatty():
+        raise accounts.StaffError("no terminal to type the password at: pipe it in with --password-stdin")
     first = getpass.getpass("Password: ").strip()
     if getpass.getpass("Repeat password: ").strip() != first:
-        raise staff.StaffError("the two passwords differ")
+        raise accounts.StaffError("the two passwords differ")
     return first
 
 
 def _add(settings: Settings, args: argparse.Namespace) -> str:
     password = _read_password(args.password_stdin)
-    staff.add_account(
+    accounts.add_account(
         settings.users_file, args.username, args.name or "", args.email or "", args.role, password
     )
     return f"added {args.username} ({args.role})"
 
 
 def _list(settings: Settings, args: argparse.Namespace) -> str:
-    rows = [f"{a.username}\t{a.role}\t{a.name}\t{a.email}" for a in staff.list_accounts(settings.users_file)]
+    rows = [
+        f"{a.username}\t{a.role}\t{a.name}\t{a.email}" for a in accounts.list_accounts(settings.users_file)
+    ]
     return "\n".join(["username\trole\tname\temail", *rows])
 
 
 def _set_role(settings: Settings, args: argparse.Namespace) -> str:
-    staff.set_role(settings.users_file, args.username, args.role)
-    ended = sessions.revoke_sessions(settings.ops_db, args.username)
+    accounts.set_role(settings.users_file, args.username, args.role)
+    ended = sessions.revoke_sessions(ops.store_for(settings.ops_db), args.username)
     return f"{args.username} is now {args.role}; {ended} session(s) ended"
 
 
 def _set_password(settings: Settings, args: argparse.Namespace) -> str:
-    staff.set_password(settings.users_file, args.username, _read_password(args.password_stdin))
-    ended = sessions.revoke_sessions(settings.ops_db, args.username)
+    accounts.set_password(settings.users_file, args.username, _read_password(args.password_stdin))
+    ended = sessions.revoke_sessions(ops.store_for(settings.ops_db), args.username)
     return f"password of {args.username} changed; {ended} session(s) ended"
 
 
 def _remove(settings: Settings, args: argparse.Namespace) -> str:
-    staff.remove_account(settings.users_file, args.username)
-    ended = sessions.revoke_sessions(settings.ops_db, args.username)
+    accounts.remove_account(settings.users_file, args.username)
+    ended = sessions.revoke_sessions(ops.store_for(settings.ops_db), args.username)
     return f"removed {args.username}; {ended} session(s) ended"
 
 
 def _unlock(settings: Settings, args: argparse.Namespace) -> str:
     if not args.username and not args.client:
-        raise staff.StaffError("name a username or --client ADDRESS to unlock")
-    cleared = throttle.clear_failures(settings.ops_db, args.username, args.client)
+        raise accounts.StaffError("name a username or --client ADDRESS to unlock")
+    cleared = login_throttle.clear_failures(ops.store_for(settings.ops_db), args.username, args.client)
     return f"cleared {cleared} failed sign-in(s)"
 
 
@@ -102,8 +109,14 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         print(args.run(load_settings(), args))
-    except (staff.StaffError, SettingsError) as problem:
+    except (accounts.StaffError, SettingsError) as problem:
         print(f"error: {problem}", file=sys.stderr)
+        return 2
+    except (OpsStoreUnavailable, OSError) as problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 1
+    except (EOFError, KeyboardInterrupt):
+        print("error: stopped before a password was given", file=sys.stderr)
         return 2
     return 0
 

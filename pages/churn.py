@@ -1,32 +1,31 @@
-"""Logo and MRR churn per month and currency, and retention by cohort (definitions: METRICS.md)."""
+"""Logo and MRR churn per month and currency, and retention by cohort (definitions: docs/METRICS.md)."""
 
 import streamlit as st
 
-from console import access, charts, freshness, metrics, report, snapshots
-from console.money import format_money
-from settings import load_settings
+from console.display.money import format_money
+from console.display.tables import people_frame
+from console.ui import charts, snapshot_cache
+from console.ui.frame import page_frame
+from console.ui.widgets import metric_csv_download, month_range
+from console.warehouse import churn, periods
 
-access.require_page("churn")
-settings = load_settings()
-st.title(access.PAGES_BY_KEY["churn"].title)
-freshness.render_freshness(settings)
+frame = page_frame("churn")
+settings = frame.settings
 
-now = metrics.current_minute()
-table = snapshots.read(settings, metrics.churn_table, now)
+now = periods.current_minute()
+table = snapshot_cache.read(settings, churn.churn_table, now)
 if table.empty:
     st.info("No paid subscriber yet: churn starts with the first month that begins with a subscriber.")
     st.stop()
 
 currency_col, range_col = st.columns([1, 3])
-currency = currency_col.selectbox("Currency", metrics.currencies(table), format_func=str.upper)
-options = metrics.months(table, currency)
-if len(options) > 1:
-    first, last = range_col.select_slider("Months (UTC)", options=options, value=(options[0], options[-1]))
-else:
-    first = last = options[0]
-    range_col.caption(f"One month with subscribers in {currency.upper()}: {first}.")
+currency = currency_col.selectbox("Currency", periods.currencies(table), format_func=str.upper)
+with range_col:
+    first, last = month_range(
+        "Months (UTC)", periods.months(table, currency), f"subscribers in {currency.upper()}"
+    )
 
-shown = metrics.narrow(table, currency, first, last)
+shown = periods.narrow(table, currency, first, last)
 latest = shown.iloc[-1]
 st.caption(
     f"Figures of {latest['month']}" + (" (month so far)" if latest["month"] == now.strftime("%Y-%m") else "")
@@ -45,12 +44,12 @@ charts.show(charts.churn_rates(shown, currency), "churn_rates")
 charts.show(charts.churned_customers(shown, currency), "churned_customers")
 charts.show(charts.subscribers_and_mrr(shown, currency), "subscribers_mrr")
 st.subheader("Per month")
-st.dataframe(report.people_frame(shown), hide_index=True)
-charts.csv_download(shown, "churn", currency, first, last)
+st.dataframe(people_frame(shown), hide_index=True)
+metric_csv_download(shown, "churn", currency, first, last)
 
 st.header("Retention by cohort")
-cohorts = metrics.narrow(
-    snapshots.read(settings, metrics.churn_cohorts, now), currency, first, last, "cohort"
+cohorts = periods.narrow(
+    snapshot_cache.read(settings, churn.churn_cohorts, now), currency, first, last, "cohort"
 )
 charts.show(charts.cohort_heatmap(cohorts, currency), "cohorts")
-charts.csv_download(cohorts, "cohorts", currency, first, last)
+metric_csv_download(cohorts, "cohorts", currency, first, last)

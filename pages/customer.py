@@ -2,33 +2,36 @@
 
 import streamlit as st
 
-from console import access, customers, display, freshness, portal_panel, snapshots
-from settings import load_settings
+from console.display.text import printable, utc_text
+from console.staff.roles import PAGES_BY_KEY
+from console.ui import snapshot_cache
+from console.ui.frame import page_frame
+from console.ui.portal_panel import render_portal_panel
+from console.warehouse import customers
 
-staff = access.require_page("customer")
-settings = load_settings()
-st.title(access.PAGES_BY_KEY["customer"].title)
-freshness.render_freshness(settings)
+frame = page_frame("customer")
+settings = frame.settings
+search_page = PAGES_BY_KEY["customers"].path
 
 customer_id = st.query_params.get("id", "").strip()
 if not customer_id:
     st.info("Choose a customer on the Customers page, or add `?id=cus_...` to this page's address.")
-    st.page_link(access.PAGES_BY_KEY["customers"].path, label="Search customers", icon=":material/search:")
+    st.page_link(search_page, label="Search customers", icon=":material/search:")
     st.stop()
 if not customers.CUSTOMER_ID.match(customer_id):
     st.error("This is not a Stripe customer id (they look like cus_ followed by letters and digits):")
     st.code(customer_id, language=None)
-    st.page_link(access.PAGES_BY_KEY["customers"].path, label="Search customers", icon=":material/search:")
+    st.page_link(search_page, label="Search customers", icon=":material/search:")
     st.stop()
 
-profile = snapshots.read(settings, customers.customer_profile, customer_id)
+profile = snapshot_cache.read(settings, customers.customer_profile, customer_id)
 if profile is None:
     st.warning(
         "No customer with this id in the warehouse. Check the id; a customer created since the last "
         "sync appears after the next one."
     )
     st.code(customer_id, language=None)
-    st.page_link(access.PAGES_BY_KEY["customers"].path, label="Search customers", icon=":material/search:")
+    st.page_link(search_page, label="Search customers", icon=":material/search:")
     st.stop()
 
 if profile.deleted:
@@ -43,14 +46,14 @@ if profile.delinquent:
 left, right = st.columns(2)
 with left:
     st.caption("Name")
-    st.text(display.printable(profile.name) or "—")
+    st.text(printable(profile.name) or "—")
     st.caption("Email")
-    st.text(display.printable(profile.email) or "—")
+    st.text(printable(profile.email) or "—")
     st.caption("Customer id")
     st.code(profile.id, language=None)
 with right:
     st.caption("Created (UTC)")
-    st.text(display.utc_text(profile.created) or "—")
+    st.text(utc_text(profile.created) or "—")
     st.caption("Currency")
     st.text((profile.currency or "not set").upper())
     st.caption("Mode")
@@ -58,14 +61,14 @@ with right:
     st.link_button("Open in the Stripe dashboard", profile.dashboard_url, icon=":material/open_in_new:")
 
 st.subheader("Subscriptions", anchor=False)
-subscriptions = snapshots.read(settings, customers.customer_subscriptions, customer_id)
+subscriptions = snapshot_cache.read(settings, customers.customer_subscriptions, customer_id)
 if subscriptions.empty:
     st.caption("No subscriptions.")
 else:
     st.dataframe(subscriptions, hide_index=True)
 
 st.subheader("Invoices", anchor=False)
-invoice_rows = snapshots.read(settings, customers.customer_invoices, customer_id)
+invoice_rows = snapshot_cache.read(settings, customers.customer_invoices, customer_id)
 if invoice_rows.empty:
     st.caption("No invoices.")
 else:
@@ -77,12 +80,12 @@ else:
     )
 
 st.subheader("Payment attempts", anchor=False)
-attempts = snapshots.read(settings, customers.customer_payment_attempts, customer_id)
+attempts = snapshot_cache.read(settings, customers.customer_payment_attempts, customer_id)
 if attempts.empty:
     st.caption("No payment attempts.")
 else:
     st.dataframe(attempts, hide_index=True)
 
 st.divider()
-# Portal links (issue 6): the panel checks the role itself (finance sees the history only).
-portal_panel.render_portal_panel(settings, staff, customer_id)
+# The panel checks the role itself (finance sees the history only).
+render_portal_panel(settings, frame.staff, customer_id)

@@ -1,29 +1,17 @@
 """Search customers by email, name, Stripe id or invoice number; a chosen row opens the customer."""
 
-from functools import partial
-
 import streamlit as st
 
-from console import access, customers, freshness, snapshots
-from settings import load_settings
+from console.ui import snapshot_cache
+from console.ui.frame import page_frame
+from console.ui.widgets import customer_table, open_customer_if_chosen
+from console.warehouse import customers
 
-staff = access.require_page("customers")
-settings = load_settings()
-st.title(access.PAGES_BY_KEY["customers"].title)
-freshness.render_freshness(settings)
+frame = page_frame("customers")
+settings = frame.settings
+open_customer_if_chosen()
 
 PAGE_KEY = "customer_results_page"
-
-
-def open_selected(customer_ids: list[str]) -> None:
-    rows = st.session_state["customer_results"].selection.rows
-    if rows:
-        st.session_state["open_customer"] = customer_ids[rows[0]]
-
-
-chosen = st.session_state.pop("open_customer", None)
-if chosen:
-    st.switch_page(access.PAGES_BY_KEY["customer"].path, query_params={"id": chosen})
 
 text = st.text_input(
     "Search",
@@ -38,7 +26,7 @@ status = status_col.selectbox(
 )
 currency = currency_col.selectbox(
     "Currency",
-    [None, *snapshots.read(settings, customers.currencies)],
+    [None, *snapshot_cache.read(settings, customers.currencies)],
     format_func=lambda c: c.upper() if c else "Any",
 )
 dunning_only = dunning_col.checkbox("In dunning")
@@ -48,7 +36,7 @@ query = (text, status, dunning_only, delinquent_only, currency)
 if st.session_state.get("customer_last_query") != query:
     st.session_state["customer_last_query"] = query
     st.session_state[PAGE_KEY] = 1
-result = snapshots.read(settings, customers.search_customers, *query, st.session_state.get(PAGE_KEY, 1))
+result = snapshot_cache.read(settings, customers.search_customers, *query, st.session_state.get(PAGE_KEY, 1))
 st.session_state[PAGE_KEY] = result.page
 
 if result.total == 0:
@@ -70,12 +58,6 @@ st.caption(
     "Select a row to open the customer."
     + (" Filters do not apply to an exact id or invoice number." if result.key.exact else "")
 )
-st.dataframe(
-    result.rows,
-    hide_index=True,
-    key="customer_results",
-    on_select=partial(open_selected, result.rows["Customer id"].tolist()),
-    selection_mode="single-row",
-)
+customer_table(result.rows, "customer_results")
 if result.page_count > 1:
     st.pagination(result.page_count, key=PAGE_KEY)

@@ -2,12 +2,11 @@
 
 import streamlit as st
 
-from console import access
+from console.staff.roles import pages_for
+from console.ui.frame import page_frame
 
-staff = access.require_page("home")
-
-st.title("Billing console")
-st.text(f"Welcome, {staff.name}. Your role: {staff.role}.")
-for page in access.pages_for(staff.role):
+frame = page_frame("home", data=False)
+st.text(f"Welcome, {frame.staff.name}. Your role: {frame.staff.role}.")
+for page in pages_for(frame.staff.role):
     if page.key != "home" and not page.hidden:
         st.page_link(str(page.path), label=page.title, icon=page.icon)

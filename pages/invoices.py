@@ -4,21 +4,21 @@ from decimal import Decimal
 
 import streamlit as st
 
-from console import access, audit, freshness, invoices, snapshots
-from console.money import decimals
-from settings import load_settings
+from console.display.money import decimals
+from console.ui import snapshot_cache
+from console.ui.frame import page_frame
+from console.ui.widgets import csv_download
+from console.warehouse import invoices
 
-staff = access.require_page("invoices")
-settings = load_settings()
-st.title(access.PAGES_BY_KEY["invoices"].title)
-freshness.render_freshness(settings)
+frame = page_frame("invoices")
+settings = frame.settings
 
 status_col, date_col, currency_col = st.columns([2, 2, 1])
 statuses = status_col.multiselect("Status", invoices.INVOICE_STATUSES, placeholder="Any status")
 dates = date_col.date_input("Created between (UTC dates)", value=(), format="YYYY-MM-DD")
 currency = currency_col.selectbox(
     "Currency",
-    [None, *snapshots.read(settings, invoices.invoice_currencies)],
+    [None, *snapshot_cache.read(settings, invoices.invoice_currencies)],
     format_func=lambda c: c.upper() if c else "Any",
 )
 amount_min = amount_max = None
@@ -39,7 +39,7 @@ else:
 created_from = dates[0] if len(dates) > 0 else None
 created_to = dates[1] if len(dates) > 1 else None
 chosen = invoices.InvoiceFilter(tuple(statuses), created_from, created_to, currency, amount_min, amount_max)
-found = snapshots.read(settings, invoices.list_invoices, chosen)
+found = snapshot_cache.read(settings, invoices.list_invoices, chosen)
 
 if found.total == 0:
     st.info("No invoice matches these filters. Widen the dates or clear a filter.")
@@ -56,11 +56,9 @@ st.dataframe(
     hide_index=True,
     column_config={"Hosted invoice": st.column_config.LinkColumn(display_text="Open")},
 )
-st.download_button(
+csv_download(
+    found.rows,
     "Download CSV",
-    audit.to_csv(found.rows),
-    file_name="invoices.csv",
-    mime="text/csv",
-    icon=":material/download:",
+    "invoices.csv",
     help="The rows shown, plus amounts in integer minor units for spreadsheets.",
 )

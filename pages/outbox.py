@@ -2,13 +2,15 @@
 
 import streamlit as st
 
-from console import access, ops, outbox, portal_links
-from console.portal_panel import markdown_literal
-from settings import load_settings
+from console import ops
+from console.links.context import LinkError
+from console.links.requests import retry_email
+from console.ops import outbox
+from console.ui.frame import page_frame
+from console.ui.widgets import notice
 
-staff = access.require_page("outbox")
-settings = load_settings()
-st.title(access.PAGES_BY_KEY["outbox"].title)
+frame = page_frame("outbox", data=False)
+settings = frame.settings
 if settings.smtp_host:
     st.caption(
         f"Messages go out through {settings.smtp_host}:{settings.smtp_port} ({settings.smtp_security})."
@@ -17,42 +19,54 @@ else:
     st.caption("No SMTP server is configured: messages are written as .eml files to this folder:")
     st.text(str(settings.outbox_dir))
 
-notice = st.session_state.pop("outbox_notice", None)
-if notice:
-    getattr(st, notice[0])(markdown_literal(notice[1]))
+shown = st.session_state.pop("outbox_notice", None)
+if shown:
+    notice(*shown)
 
+store = ops.store_for(settings.ops_db)
 status = st.selectbox("Status", ["All", *outbox.STATUSES])
-conn = ops.connect(settings.ops_db)
-try:
-    rows = outbox.messages(conn, None if status == "All" else status)
-    queued = outbox.messages(conn, "queued")
-finally:
-    conn.close()
+rows = outbox.messages(store, None if status == "All" else status)
+queued = outbox.messages(store, "queued")
 st.dataframe(rows, hide_index=True)
-if (rows["status"] == "sending").any():
-    st.warning(
-        "A message in 'sending' was being sent when its process stopped: it may have gone out, so it is "
-        "never retried automatically. Check the mail server's log before making a new link."
-    )
+
+
+def retry(outbox_id: int, accept_duplicate: bool = False) -> None:
+    try:
+        delivery = retry_email(settings, frame.staff, outbox_id, accept_duplicate)
+    except LinkError as problem:
+        st.session_state["outbox_notice"] = ("error", str(problem))
+    else:
+        if delivery.delivered:
+            st.session_state["outbox_notice"] = ("success", f"Message {outbox_id} is {delivery.status}.")
+        else:
+            st.session_state["outbox_notice"] = (
+                "error",
+                f"Message {outbox_id} is {delivery.status}: {delivery.error}",
+            )
+    st.rerun()
+
+
+def recipient_of(messages, outbox_id: int) -> str:
+    return f"#{outbox_id} to {messages.set_index('id').at[outbox_id, 'recipient']}"
+
 
 if not queued.empty:
     st.subheader("Retry a queued message", anchor=False)
-    choice = st.selectbox(
-        "Message",
-        queued["id"].tolist(),
-        format_func=lambda i: f"#{i} to {queued.set_index('id').at[i, 'recipient']}",
-    )
+    choice = st.selectbox("Message", queued["id"].tolist(), format_func=lambda i: recipient_of(queued, i))
     if st.button("Retry sending", icon=":material/send:"):
-        try:
-            delivery = portal_links.retry_email(settings, staff, int(choice))
-        except portal_links.LinkError as problem:
-            st.session_state["outbox_notice"] = ("error", str(problem))
-        else:
-            if delivery.delivered:
-                st.session_state["outbox_notice"] = ("success", f"Message {choice} is {delivery.status}.")
-            else:
-                st.session_state["outbox_notice"] = (
-                    "error",
-                    f"Message {choice} is still queued: {delivery.error}",
-                )
-        st.rerun()
+        retry(int(choice))
+
+doubtful = outbox.messages(store, outbox.DOUBTFUL)
+if not doubtful.empty:
+    st.subheader("Messages that may have been delivered", anchor=False)
+    st.warning(
+        "The mail server may have received these (its answer was lost, or the sending process "
+        "stopped mid-send). Check the mail server's log first: sending again may give the customer "
+        "a second copy of the same email."
+    )
+    choice = st.selectbox(
+        "Message", doubtful["id"].tolist(), format_func=lambda i: recipient_of(doubtful, i), key="doubtful"
+    )
+    accepted = st.checkbox("I checked the mail server's log; send it again even if this makes a duplicate")
+    if st.button("Send again", icon=":material/warning:", disabled=not accepted):
+        retry(int(choice), accept_duplicate=True)

@@ -2,24 +2,24 @@
 
 import streamlit as st
 
-from console import access, freshness, snapshots, sync_status
-from settings import load_settings
+from console.ui import snapshot_cache
+from console.ui.frame import page_frame
+from console.ui.freshness import describe, utc_now
+from console.warehouse import sync_runs
 
-staff = access.require_page("sync_status")
-settings = load_settings()
-st.title(access.PAGES_BY_KEY["sync_status"].title)
-freshness.render_freshness(settings)
+frame = page_frame("sync_status")
+settings = frame.settings
 
-last = snapshots.read(settings, sync_status.last_success)
+last = snapshot_cache.read(settings, sync_runs.last_success)
 st.caption("Last successful run (UTC)")
-st.text(freshness.describe(last, freshness.utc_now()) if last else "None yet: run `python -m sync`.")
+st.text(describe(last, utc_now()) if last else "None yet: run `python -m sync`.")
 
 st.subheader("Recent runs", anchor=False)
-runs = snapshots.read(settings, sync_status.recent_runs)
+runs = snapshot_cache.read(settings, sync_runs.recent_runs)
 if runs.empty:
     st.caption("No runs recorded.")
 else:
     st.dataframe(runs, hide_index=True)
 
 st.subheader("Rows per table", anchor=False)
-st.dataframe(snapshots.read(settings, sync_status.table_counts), hide_index=True)
+st.dataframe(snapshot_cache.read(settings, sync_runs.table_counts), hide_index=True)

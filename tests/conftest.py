@@ -7,6 +7,7 @@ variables only (CONSOLE_SECRETS_FILE points at nothing), so a developer's
 
 from __future__ import annotations
 
+import itertools
 import os
 import secrets
 import shutil
@@ -45,11 +46,11 @@ def free_port() -> int:
 @pytest.fixture(scope="session")
 def staff_users_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A users file with one account per role (bcrypt is slow: made once)."""
-    from console import staff
+    from console.staff import accounts
 
     path = tmp_path_factory.mktemp("staff") / "users.yaml"
     for username, role in STAFF_ROLES.items():
-        staff.add_account(
+        accounts.add_account(
             path,
             username,
             f"{username.title()} Tester",
@@ -90,8 +91,9 @@ def app_as(console_env: dict[str, str]) -> Callable[..., object]:
     """
     from streamlit.testing.v1 import AppTest
 
-    from console import sessions
-    from console.access import StaffUser
+    from console import ops
+    from console.ops import sessions
+    from console.staff.roles import StaffUser
     from settings import load_settings
 
     def make(role: str | None, script: str = "console/app.py", timeout: float = 30) -> AppTest:
@@ -99,12 +101,34 @@ def app_as(console_env: dict[str, str]) -> Callable[..., object]:
         if role is not None:
             username = next(name for name, r in STAFF_ROLES.items() if r == role)
             expires_at = time.time() + 3600
-            sessions.record_session(load_settings().ops_db, username, expires_at)
+            sessions.record_session(ops.store_for(load_settings().ops_db), username, expires_at)
             at.session_state["staff"] = StaffUser(username, f"{username.title()} Tester", role)
             at.session_state["staff_session_expires"] = expires_at
         return at
 
     return make
+
+
+def notices(at, kind: str) -> list[str]:
+    """Texts of the `console.ui.widgets.notice`s of `kind` ("error", "success", ...) an AppTest shows.
+
+    A notice is a coloured badge (Markdown) followed by its message as plain text.
+    """
+    from console.ui.widgets import _NOTICES
+
+    badge = f":{_NOTICES[kind][2]}-badge["
+    found: list[str] = []
+
+    def walk(node) -> None:
+        children = list(getattr(node, "children", {}).values())
+        for first, then in itertools.pairwise(children):
+            if first.type == "markdown" and first.value.startswith(badge) and then.type == "text":
+                found.append(then.value)
+        for child in children:
+            walk(child)
+
+    walk(at.main)
+    return found
 
 
 def wait_until_answering(
@@ -225,14 +249,14 @@ def browser() -> Iterator[object]:
 
 @pytest.fixture
 def console_server(console_env: dict[str, str]) -> Iterator[str]:
-    """`streamlit run console/app.py` on a free loopback port, with the test's settings."""
+    """`streamlit run console/server.py` on a free loopback port, with the test's settings."""
     port = free_port()
     log_path = ARTIFACTS / f"console-{port}.log"
     log_path.parent.mkdir(exist_ok=True)
     with log_path.open("w") as log:
         process = subprocess.Popen(
             [
-                sys.executable, "-m", "streamlit", "run", str(ROOT / "console" / "app.py"),
+                sys.executable, "-m", "streamlit", "run", str(ROOT / "console" / "server.py"),
                 "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
             ],
             cwd=ROOT, env={**os.environ, **console_env}, stdout=log, stderr=subprocess.STDOUT,

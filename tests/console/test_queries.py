@@ -7,8 +7,10 @@ from datetime import datetime, timedelta
 import duckdb
 import pytest
 
-from console import customers, dunning_queue, freshness, snapshots, sync_status
-from console.customers import SearchKind, parse_search
+from console.ui import freshness
+from console.warehouse import customers, dunning_queue, snapshots
+from console.warehouse import sync_runs as sync_status
+from console.warehouse.customers import SearchKind, parse_search
 from tests.console import warehouse_fixture as fx
 
 

@@ -10,7 +10,7 @@ import duckdb
 import pytest
 
 from console import ops
-from console.invoices import InvoiceFilter, list_invoices
+from console.warehouse.invoices import InvoiceFilter, list_invoices
 from tests.console import warehouse_fixture as fx
 
 DATA_PAGES = [("support", "customers"), ("support", "dunning_queue"), ("finance", "invoices"),
@@ -18,14 +18,12 @@ DATA_PAGES = [("support", "customers"), ("support", "dunning_queue"), ("finance"
 
 
 def record_link(ops_db: Path, customer_id: str, at: str, outcome: str = "emailed") -> None:
-    conn = ops.connect(ops_db)
-    with conn:
+    with ops.store_for(ops_db).connect() as conn:
         conn.execute(
             "INSERT INTO audit_log (at, agent, role, customer_id, flow, delivery, outcome) "
             "VALUES (?, 'sam', 'support', ?, 'payment_method_update', 'email', ?)",
             [at, customer_id, outcome],
         )
-    conn.close()
 
 
 def ops_time(minutes_ago: float) -> str:

@@ -16,7 +16,7 @@ import duckdb
 from settings import ROOT
 
 SCHEMA = (ROOT / "sync" / "schema.sql").read_text()
-OPS_SCHEMA = (ROOT / "console" / "ops_schema.sql").read_text()
+OPS_SCHEMA = (ROOT / "console" / "ops" / "schema.sql").read_text()
 
 
 def ts(text: str) -> datetime:

@@ -29,7 +29,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from console import metrics
+from console.rules.mrr import round_half_away
+from console.warehouse import churn
 from tests.metrics.books import Books
 
 AFTER_2025 = datetime(2026, 1, 10, tzinfo=UTC)
@@ -70,7 +71,7 @@ EXPECTED_2025 = [
 
 
 def assert_table(table, expected) -> None:
-    assert list(table.columns) == metrics.CHURN_COLUMNS
+    assert list(table.columns) == churn.CHURN_COLUMNS
     assert len(table) == len(expected), table.to_string()
     for row, (month, currency, subs, churned, vol, invol, logo, mrr_start, mrr_churned) in zip(
         table.itertuples(index=False), expected, strict=True
@@ -81,17 +82,17 @@ def assert_table(table, expected) -> None:
             subs, churned, vol, invol,
         ), where  # fmt: skip
         assert row.logo_churn_rate == pytest.approx(float(logo), abs=1e-15), where
-        assert row.mrr_start == metrics.round_half_away(mrr_start), where
-        assert row.mrr_churned == metrics.round_half_away(mrr_churned), where
+        assert row.mrr_start == round_half_away(mrr_start), where
+        assert row.mrr_churned == round_half_away(mrr_churned), where
         assert row.mrr_churn_rate == pytest.approx(float(mrr_churned / mrr_start), abs=1e-15), where
 
 
 def test_churn_2025_by_hand(warehouse_2025):
-    assert_table(metrics.churn_table(warehouse_2025, now=AFTER_2025), EXPECTED_2025)
+    assert_table(churn.churn_table(warehouse_2025, now=AFTER_2025), EXPECTED_2025)
 
 
 def test_rounded_figures_of_2025(warehouse_2025):
-    table = metrics.churn_table(warehouse_2025, now=AFTER_2025).set_index(["month", "currency"])
+    table = churn.churn_table(warehouse_2025, now=AFTER_2025).set_index(["month", "currency"])
     assert table.loc[("2025-02", "eur"), "mrr_start"] == 2003  # 2002.5, half away from zero
     assert table.loc[("2025-03", "usd"), "mrr_churned"] == 6033  # 6033.33
     assert table.loc[("2025-04", "usd"), "mrr_start"] == 5167  # 5166.67
@@ -99,14 +100,14 @@ def test_rounded_figures_of_2025(warehouse_2025):
 
 
 def test_since_keeps_later_months_with_the_same_figures(warehouse_2025):
-    table = metrics.churn_table(warehouse_2025, now=AFTER_2025, since="2025-04")
+    table = churn.churn_table(warehouse_2025, now=AFTER_2025, since="2025-04")
     assert_table(table, [row for row in EXPECTED_2025 if row[0] >= "2025-04"])
     with pytest.raises(ValueError, match="YYYY-MM"):
-        metrics.churn_table(warehouse_2025, since="2025-4")
+        churn.churn_table(warehouse_2025, since="2025-4")
 
 
 def test_round_half_away_from_zero():
-    assert [metrics.round_half_away(Fraction(n, 2)) for n in (-3, -1, 1, 3, 5)] == [-2, -1, 1, 2, 3]
+    assert [round_half_away(Fraction(n, 2)) for n in (-3, -1, 1, 3, 5)] == [-2, -1, 1, 2, 3]
 
 
 @pytest.fixture
@@ -122,7 +123,7 @@ def churn_of(books: Books, now: datetime):
     books.close()
     conn = duckdb.connect(str(books.path), read_only=True)
     try:
-        return metrics.churn_table(conn, now=now)
+        return churn.churn_table(conn, now=now)
     finally:
         conn.close()
 
@@ -174,11 +175,11 @@ def test_daily_price_and_a_customer_switching_on_the_same_instant(books):
 
 def test_empty_warehouse_has_no_rows(books):
     table = churn_of(books, datetime(2026, 5, 1))
-    assert table.empty and list(table.columns) == metrics.CHURN_COLUMNS
+    assert table.empty and list(table.columns) == churn.CHURN_COLUMNS
 
 
 def test_cohorts_of_2025(warehouse_2025):
-    cohorts = metrics.churn_cohorts(warehouse_2025, now=datetime(2025, 8, 1))
+    cohorts = churn.churn_cohorts(warehouse_2025, now=datetime(2025, 8, 1))
     usd = cohorts[(cohorts["currency"] == "usd")].set_index(["cohort", "months_after"])
     # January usd cohort: first paid in January: cus_a (01-10), cus_c (01-01), cus_d (01-15), cus_k (01-05).
     # At 02-01 all 4; 03-01: a, c, d (k away); 04-01: a, k (back); 05-01: a; 06-01: a; 07-01: none.

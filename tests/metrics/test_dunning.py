@@ -21,7 +21,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from console import metrics
+from console.ops import audit
+from console.ops.store import OpsStore
+from console.warehouse import dunning_outcomes, periods
 from tests.metrics.books import AUDIT_2025, write_audit
 
 # month, currency, entered, recovered, lost, pending, recovery_rate, recovered/lost/pending amounts
@@ -40,14 +42,14 @@ EXPECTED_DUNNING = [
 
 
 def test_dunning_2025_by_hand(warehouse_2025):
-    table = metrics.dunning_table(warehouse_2025)
-    assert list(table.columns) == metrics.DUNNING_COLUMNS
-    expected = pd.DataFrame(EXPECTED_DUNNING, columns=metrics.DUNNING_COLUMNS)
+    table = dunning_outcomes.dunning_table(warehouse_2025)
+    assert list(table.columns) == dunning_outcomes.DUNNING_COLUMNS
+    expected = pd.DataFrame(EXPECTED_DUNNING, columns=dunning_outcomes.DUNNING_COLUMNS)
     pd.testing.assert_frame_equal(table, expected, check_dtype=False)
 
 
 def test_since_narrows_to_later_months(warehouse_2025):
-    table = metrics.dunning_table(warehouse_2025, since="2025-04")
+    table = dunning_outcomes.dunning_table(warehouse_2025, since="2025-04")
     assert table[["month", "currency"]].values.tolist() == [
         ["2025-04", "jpy"],
         ["2025-04", "usd"],
@@ -56,7 +58,7 @@ def test_since_narrows_to_later_months(warehouse_2025):
 
 
 def test_recoveries_attempt_and_days(warehouse_2025):
-    rows = metrics.recoveries(warehouse_2025)
+    rows = dunning_outcomes.recoveries(warehouse_2025)
     got = [
         (r.month, r.currency, None if pd.isna(r.attempt) else int(r.attempt), r.days_to_payment, r.invoices)
         for r in rows.itertuples(index=False)
@@ -73,7 +75,7 @@ def test_recoveries_attempt_and_days(warehouse_2025):
 
 
 def test_decline_codes_of_first_failures(warehouse_2025):
-    declines = metrics.first_failure_declines(warehouse_2025, since="2025-03")
+    declines = dunning_outcomes.first_failure_declines(warehouse_2025, since="2025-03")
     assert declines.values.tolist() == [
         ["2025-03", "eur", "insufficient_funds", 1, 1],
         ["2025-03", "usd", "expired_card", 1, 0],  # no decline_code: the failure_code stands in
@@ -94,9 +96,9 @@ def test_decline_codes_of_first_failures(warehouse_2025):
 def test_portal_recoveries_join_the_audit_log(warehouse_2025, tmp_path: Path):
     ops_db = tmp_path / "ops.sqlite3"
     write_audit(ops_db, AUDIT_2025)
-    links = metrics.read_portal_links(ops_db)
+    links = audit.links_made(OpsStore(ops_db))
     assert len(links) == 4  # created, emailed, queued; not failed or refused
-    found = metrics.portal_recoveries(warehouse_2025, links)
+    found = dunning_outcomes.portal_recoveries(warehouse_2025, links)
     # in_paid3: links 03-02 (10 days before payment: too early) and 03-06 12:00 (queued, 6 days): counts,
     # with the latest link. in_eur: emailed 03-11, paid 03-13. in_oob: its link came before the failure.
     assert found[["invoice_id", "currency", "amount_paid"]].values.tolist() == [
@@ -106,16 +108,25 @@ def test_portal_recoveries_join_the_audit_log(warehouse_2025, tmp_path: Path):
     assert str(found.loc[1, "link_sent_at"]) == "2025-03-06 12:00:00"
 
 
+def test_a_link_written_to_the_outbox_folder_counts_as_made(warehouse_2025, tmp_path: Path):
+    ops_db = tmp_path / "ops.sqlite3"
+    write_audit(ops_db, [("2025-03-11T10:00:00Z", "cus_g", "written")])  # the demo's outbox folder
+    links = audit.links_made(OpsStore(ops_db))
+    assert links[["customer_id", "flow"]].values.tolist() == [["cus_g", "payment_method_update"]]
+    found = dunning_outcomes.portal_recoveries(warehouse_2025, links)
+    assert found["invoice_id"].tolist() == ["in_eur"]
+
+
 def test_no_ops_store_means_no_links(warehouse_2025, tmp_path: Path):
-    links = metrics.read_portal_links(tmp_path / "missing.sqlite3")
+    links = audit.links_made(OpsStore(tmp_path / "missing.sqlite3"))
     assert links.empty
-    assert metrics.portal_recoveries(warehouse_2025, links).empty
+    assert dunning_outcomes.portal_recoveries(warehouse_2025, links).empty
     assert not (tmp_path / "missing.sqlite3").exists()  # reading never creates the ops store
 
 
 def test_summary_rate_from_summed_counts(warehouse_2025):
-    usd = metrics.narrow(metrics.dunning_table(warehouse_2025), "usd", "2025-02", "2025-05")
-    totals = metrics.dunning_summary(usd)
+    usd = periods.narrow(dunning_outcomes.dunning_table(warehouse_2025), "usd", "2025-02", "2025-05")
+    totals = dunning_outcomes.dunning_summary(usd)
     # recovered 1 + 1, lost 1 + 1: 2 / 4; amounts 2000 + 1000, 3000 + 4000, 2500 + 700.
     assert totals == {
         "entered": 6, "recovered": 2, "lost": 2, "pending": 2, "amount_recovered": 3000,

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy
 import pytest
 
-from console.money import format_money
+from console.display.money import format_money
 from tests.metrics.books import Books
 
 

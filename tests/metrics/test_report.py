@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from console.report import format_rate
+from console.display.tables import format_rate
 from tests.metrics.books import build_year_2025
 
 ROOT = Path(__file__).resolve().parents[2]

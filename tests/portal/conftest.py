@@ -208,9 +208,10 @@ def build_warehouse(path: Path, customers=CUSTOMERS) -> Path:
             ["si_" + sub.removeprefix("sub_"), sub],
         )
     conn.execute(
-        "INSERT INTO invoices (id, number, customer_id, subscription_id, status, currency, amount_due,"
-        " amount_remaining, created, hosted_invoice_url) VALUES ('in_dunning', 'INV-0042', 'cus_dunning',"
-        " 'sub_dunning', 'open', 'usd', 2000, 2000, now(), 'https://invoice.example/pay/in_dunning')"
+        "INSERT INTO invoices (id, number, customer_id, subscription_id, status, collection_method, currency,"
+        " amount_due, amount_remaining, created, hosted_invoice_url) VALUES ('in_dunning', 'INV-0042',"
+        " 'cus_dunning', 'sub_dunning', 'open', 'charge_automatically', 'usd', 2000, 2000, now(),"
+        " 'https://invoice.example/pay/in_dunning')"
     )
     conn.execute(
         "INSERT INTO payment_attempts (id, invoice_id, customer_id, status, amount, currency, failure_code)"

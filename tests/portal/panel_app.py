@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from console.access import current_staff
-from console.portal_panel import render_portal_panel
+from console.ui.frame import current_staff
+from console.ui.portal_panel import render_portal_panel
 from settings import load_settings
 
 render_portal_panel(load_settings(), current_staff(), st.session_state["customer_id"])

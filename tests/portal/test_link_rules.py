@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import sqlite3
 
+import duckdb
 import pytest
 
-from console import audit, ops
-from console.access import StaffUser
-from console.portal_links import LinkError, LinkRequest, create_link, link_context, request_key
+from console import ops
+from console.display.tables import csv_text
+from console.links.context import LinkError, link_context
+from console.links.requests import LinkRequest, create_link, request_key
+from console.ops import audit, link_requests
+from console.staff.roles import StaffUser
 
 SAM = StaffUser("sam", "Sam Tester", "support")
 FIONA = StaffUser("fiona", "Fiona Tester", "finance")
@@ -20,11 +24,12 @@ def attempt(settings, staff, request, nonce="n1"):
 
 
 def audit_rows(settings):
-    conn = ops.connect(settings.ops_db)
-    try:
-        return audit.browse(conn)
-    finally:
-        conn.close()
+    return audit.browse(ops.store_for(settings.ops_db))
+
+
+def reserved_agents(settings) -> list[str]:
+    with ops.store_for(settings.ops_db).connect() as conn:
+        return [row[0] for row in conn.execute("SELECT agent FROM link_requests ORDER BY at, agent")]
 
 
 def test_finance_is_refused_and_the_refusal_is_audited(settings_with, warehouse):
@@ -33,23 +38,26 @@ def test_finance_is_refused_and_the_refusal_is_audited(settings_with, warehouse)
         attempt(settings, FIONA, LinkRequest("cus_plain", "portal", "copy"))
     rows = audit_rows(settings)
     assert rows[["agent", "role", "outcome"]].values.tolist() == [["fiona", "finance", "refused"]]
-    conn = ops.connect(settings.ops_db)
-    assert conn.execute("SELECT count(*) FROM link_requests").fetchone()[0] == 0
+    assert reserved_agents(settings) == []
 
 
 def test_hourly_limit_per_agent(settings_with, warehouse):
     settings = settings_with(PORTAL_LINKS_PER_HOUR="2")
-    conn = ops.connect(settings.ops_db)
-    for n in range(2):
-        audit.record(conn, audit.AuditEntry("sam", "support", "cus_plain", "portal", "copy", "created",
-                                            stripe_session_id=f"bps_{n}"))  # fmt: skip
-    audit.record(conn, audit.AuditEntry("sam", "support", "cus_plain", "portal", "copy", "failed"))
-    assert audit.links_in_last_hour(conn, "sam") == 2
+    store = ops.store_for(settings.ops_db)
+    for n in range(2):  # two links sam made: their reserved slots, with their Stripe sessions
+        assert not link_requests.reserve(store, f"made-{n}", "sam", "cus_plain", per_hour=10).refused
+        link_requests.record_session(store, f"made-{n}", f"bps_{n}")
+    # A request whose Stripe call failed gave its slot back: it does not count.
+    assert not link_requests.reserve(store, "failed", "sam", "cus_plain", per_hour=10).refused
+    link_requests.release(store, "failed")
+    assert reserved_agents(settings) == ["sam", "sam"]
     with pytest.raises(LinkError, match=r"2 portal links in the last hour.*PORTAL_LINKS_PER_HOUR=2"):
         attempt(settings, SAM, LinkRequest("cus_plain", "portal", "copy"))
-    # Another agent is not limited by sam's links: this one gets as far as Stripe (no key here).
+    # Another agent is not limited by sam's links: this one gets as far as Stripe (no key here),
+    # and the failed call gives its slot back.
     with pytest.raises(LinkError, match="No Stripe key"):
         attempt(settings, ADA, LinkRequest("cus_plain", "portal", "copy"))
+    assert reserved_agents(settings) == ["sam", "sam"]
     outcomes = audit_rows(settings)[["agent", "outcome"]].values.tolist()
     assert outcomes[:2] == [["ada", "failed"], ["sam", "refused"]]
 
@@ -100,6 +108,13 @@ def test_context_preselects_card_update_for_a_customer_in_dunning(settings_with,
     assert [p.id for p in plain.prices_for(sub)] == ["price_team_m"]
 
 
+def test_a_failed_invoice_sent_for_manual_payment_is_not_in_dunning(settings_with, warehouse):
+    with duckdb.connect(str(warehouse)) as conn:
+        conn.execute("UPDATE invoices SET collection_method = 'send_invoice' WHERE id = 'in_dunning'")
+    context = link_context(settings_with().billing_db, "cus_dunning")
+    assert context.dunning_invoice is None and context.default_flow == "portal"
+
+
 def test_request_key_is_stable_for_a_rerun_and_differs_otherwise():
     request = LinkRequest("cus_1", "portal", "email")
     assert request_key(SAM, request, "n") == request_key(SAM, request, "n")
@@ -109,19 +124,20 @@ def test_request_key_is_stable_for_a_rerun_and_differs_otherwise():
 
 
 def test_audit_log_is_append_only(settings_with):
-    conn = ops.connect(settings_with().ops_db)
-    audit.record(conn, audit.AuditEntry("sam", "support", "cus_1", "portal", "copy", "created"))
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"), conn:
-        conn.execute("UPDATE audit_log SET outcome = 'refused'")
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"), conn:
-        conn.execute("DELETE FROM audit_log")
-    assert audit.browse(conn)["outcome"].tolist() == ["created"]
+    store = ops.store_for(settings_with().ops_db)
+    audit.record(store, audit.AuditEntry("sam", "support", "cus_1", "portal", "copy", "created"))
+    with store.connect() as conn:
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            conn.execute("UPDATE audit_log SET outcome = 'refused'")
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            conn.execute("DELETE FROM audit_log")
+    assert audit.browse(store)["outcome"].tolist() == ["created"]
 
 
 def test_audit_export_neutralises_spreadsheet_formulas(settings_with):
-    conn = ops.connect(settings_with().ops_db)
+    store = ops.store_for(settings_with().ops_db)
     audit.record(
-        conn, audit.AuditEntry("sam", "support", "=HYPERLINK(1)", "portal", "copy", "refused", error="@x")
+        store, audit.AuditEntry("sam", "support", "=HYPERLINK(1)", "portal", "copy", "refused", error="@x")
     )
-    text = audit.to_csv(audit.browse(conn)).decode()
+    text = csv_text(audit.browse(store))
     assert "'=HYPERLINK(1)" in text and "'@x" in text

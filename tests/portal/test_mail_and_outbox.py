@@ -6,12 +6,16 @@ import os
 import stat
 import threading
 from email import message_from_bytes, policy
+from email.headerregistry import Address
 from pathlib import Path
 
 import pytest
 
-from console import mail, ops, outbox
-from console.mail import DunningInvoice
+from console import ops
+from console.links import delivery as links_delivery
+from console.links import mail
+from console.links.mail import DunningInvoice
+from console.ops import outbox
 from tests.conftest import free_port
 from tests.portal.conftest import start_smtp
 
@@ -31,12 +35,12 @@ def queue(
 ):
     to = mail.customer_address(name, email)
     message = mail.compose_portal_email(settings, to=to, flow=flow, url=URL, invoice=invoice)
-    conn = ops.connect(settings.ops_db)
+    store = ops.store_for(settings.ops_db)
     outbox_id = outbox.record(
-        conn, request_key=key, customer_id="cus_1", sender=mail.sender_address(settings).addr_spec,
+        store, request_key=key, customer_id="cus_1", sender=mail.sender_address(settings).addr_spec,
         recipient=to.addr_spec, subject=str(message["Subject"]), message=message.as_bytes(),
     )  # fmt: skip
-    return conn, outbox_id
+    return store, outbox_id
 
 
 def parts(received):
@@ -50,8 +54,8 @@ def test_email_goes_to_the_customer_with_both_parts_and_the_link(smtp, settings_
     settings = settings_with(
         **smtp.env(), MAIL_FROM="Billing <billing@acme.example>", COMPANY_NAME="Acme Cloud"
     )
-    conn, outbox_id = queue(settings, invoice=INVOICE)
-    delivery = outbox.deliver(settings, conn, outbox_id)
+    _, outbox_id = queue(settings, invoice=INVOICE)
+    delivery = links_delivery.deliver(settings, outbox_id)
     assert delivery.status == "sent" and delivery.attempted and delivery.error is None
     [received] = smtp.received
     assert received.rcpt_tos == ["dana@example.com"]
@@ -71,8 +75,8 @@ def test_email_goes_to_the_customer_with_both_parts_and_the_link(smtp, settings_
 
 def test_email_without_dunning_invoice_has_no_invoice_paragraph(smtp, settings_with):
     settings = settings_with(**smtp.env())
-    conn, outbox_id = queue(settings, flow="customer_update")
-    outbox.deliver(settings, conn, outbox_id)
+    _, outbox_id = queue(settings, flow="customer_update")
+    links_delivery.deliver(settings, outbox_id)
     _, plain, html = parts(smtp.received[0])
     assert "unpaid invoice" not in plain and "unpaid invoice" not in html
     assert "billing address" in plain
@@ -80,10 +84,10 @@ def test_email_without_dunning_invoice_has_no_invoice_paragraph(smtp, settings_w
 
 def test_a_name_with_a_bcc_line_cannot_add_a_header(smtp, settings_with):
     settings = settings_with(**smtp.env())
-    conn, outbox_id = queue(
+    _, outbox_id = queue(
         settings, name="Eve\r\nBcc: attacker@evil.example\r\nX-Evil: 1", email="eve@example.com"
     )
-    assert outbox.deliver(settings, conn, outbox_id).status == "sent"
+    assert links_delivery.deliver(settings, outbox_id).status == "sent"
     [received] = smtp.received
     assert received.rcpt_tos == ["eve@example.com"]
     message = received.message
@@ -91,7 +95,8 @@ def test_a_name_with_a_bcc_line_cannot_add_a_header(smtp, settings_with):
     assert sorted(message.keys()) == sorted(
         ["Subject", "From", "To", "Date", "Message-ID", "Auto-Submitted", "MIME-Version", "Content-Type"]
     )
-    assert "attacker@evil.example" in message["To"]  # kept as harmless text of the display name
+    # Kept as harmless text of the display name, without the specials that would need quoting.
+    assert message["To"].addresses[0].display_name == "Eve Bcc attacker evil example X-Evil 1"
     assert message["To"].addresses[0].addr_spec == "eve@example.com"
     assert len(message["To"].addresses) == 1
 
@@ -108,26 +113,32 @@ def test_unusable_customer_addresses_are_refused(email):
 
 def test_html_in_a_name_is_escaped_in_the_html_part(smtp, settings_with):
     settings = settings_with(**smtp.env(), COMPANY_NAME="Acme <i>Cloud</i>")
-    conn, outbox_id = queue(settings, name="<script>alert(1)</script> Hal", email="hal@example.com")
-    outbox.deliver(settings, conn, outbox_id)
+    _, outbox_id = queue(settings, name="<script>alert(1)</script> Hal & Co", email="hal@example.com")
+    links_delivery.deliver(settings, outbox_id)
     _, plain, html = parts(smtp.received[0])
-    assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt; Hal" in html
+    # The display name keeps the name's words without RFC 5322 specials; what is left is escaped.
+    assert "<script>" not in html and "Hello script alert 1 /script Hal &amp; Co," in html
     assert "<i>" not in html and "Acme &lt;i&gt;Cloud&lt;/i&gt;" in html
-    assert "<script>alert(1)</script> Hal" in plain  # plain text is shown as text by mail readers
+    assert "Hello script alert 1 /script Hal & Co," in plain  # plain text is shown as text by mail readers
+    # The HTML part escapes any name it is given, not only the reduced ones.
+    to = Address(display_name="<script>alert(1)</script> Hal", addr_spec="hal@example.com")
+    message = mail.compose_portal_email(settings, to=to, flow="portal", url=URL)
+    html = message.get_body(("html",)).get_content()
+    assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt; Hal" in html
 
 
 def test_smtp_down_leaves_the_message_queued_and_retry_sends_it_once(settings_with):
     port = free_port()
     settings = settings_with(SMTP_HOST="127.0.0.1", SMTP_PORT=str(port), SMTP_SECURITY="none")
-    conn, outbox_id = queue(settings)
-    down = outbox.deliver(settings, conn, outbox_id)
+    _, outbox_id = queue(settings)
+    down = links_delivery.deliver(settings, outbox_id)
     assert down.status == "queued" and down.attempts == 1
     assert "Could not reach the mail server 127.0.0.1" in down.error
     assert URL not in down.error
     server, controller = start_smtp(port=port)
     try:
-        retried = outbox.deliver(settings, conn, outbox_id)
-        again = outbox.deliver(settings, conn, outbox_id)
+        retried = links_delivery.deliver(settings, outbox_id)
+        again = links_delivery.deliver(settings, outbox_id)
     finally:
         controller.stop()
     assert retried.status == "sent" and retried.attempted and retried.error is None
@@ -141,9 +152,7 @@ def test_concurrent_deliveries_send_once(smtp, settings_with):
     results = []
 
     def deliver():
-        conn = ops.connect(settings.ops_db)
-        results.append(outbox.deliver(settings, conn, outbox_id))
-        conn.close()
+        results.append(links_delivery.deliver(settings, outbox_id))
 
     threads = [threading.Thread(target=deliver) for _ in range(4)]
     for thread in threads:
@@ -156,24 +165,25 @@ def test_concurrent_deliveries_send_once(smtp, settings_with):
 
 def test_record_keeps_one_message_per_request(settings_with):
     settings = settings_with()
-    conn, first = queue(settings, key="same")
+    store, first = queue(settings, key="same")
     _, second = queue(settings, key="same", name="Someone Else")
     assert first == second
-    assert conn.execute("SELECT count(*) FROM outbox").fetchone()[0] == 1
+    with store.connect() as conn:
+        assert conn.execute("SELECT count(*) FROM outbox").fetchone()[0] == 1
 
 
 def test_without_smtp_the_message_is_written_as_an_eml_file(settings_with):
     settings = settings_with()
     assert settings.smtp_host is None
-    conn, outbox_id = queue(settings)
-    delivery = outbox.deliver(settings, conn, outbox_id)
+    store, outbox_id = queue(settings)
+    delivery = links_delivery.deliver(settings, outbox_id)
     assert delivery.status == "written" and delivery.file is not None
     assert delivery.file.parent == settings.outbox_dir and delivery.file.suffix == ".eml"
     assert stat.S_IMODE(os.stat(delivery.file).st_mode) == 0o600
     written = message_from_bytes(delivery.file.read_bytes(), policy=policy.default)
     assert written["To"] == "Dana Dunning <dana@example.com>"
     assert URL in written.get_body(("plain",)).get_content()
-    listed = outbox.messages(conn)
+    listed = outbox.messages(store)
     assert listed.loc[0, "status"] == "written" and listed.loc[0, "file_path"] == str(delivery.file)
     assert "message" not in listed.columns
 
@@ -186,13 +196,13 @@ def test_untrusted_certificate_is_refused_and_trusted_ca_is_accepted(settings_wi
     server, controller = start_smtp(security, cert=test_ca.server_cert)
     try:
         settings = settings_with(**server.env())
-        conn, outbox_id = queue(settings)
-        refused = outbox.deliver(settings, conn, outbox_id)
+        _, outbox_id = queue(settings)
+        refused = links_delivery.deliver(settings, outbox_id)
         assert refused.status == "queued"
         assert "could not be verified" in refused.error and "SMTP_CA_FILE" in refused.error
         assert server.received == []
         trusting = settings_with(SMTP_CA_FILE=str(test_ca.ca_file))
-        accepted = outbox.deliver(trusting, conn, outbox_id)
+        accepted = links_delivery.deliver(trusting, outbox_id)
         assert accepted.status == "sent", accepted.error
         assert len(server.received) == 1
     finally:
@@ -203,8 +213,8 @@ def test_certificate_for_another_host_name_is_refused(settings_with, test_ca):
     server, controller = start_smtp("starttls", cert=test_ca.wrong_name_cert)
     try:
         settings = settings_with(**server.env(), SMTP_CA_FILE=str(test_ca.ca_file))
-        conn, outbox_id = queue(settings)
-        refused = outbox.deliver(settings, conn, outbox_id)
+        _, outbox_id = queue(settings)
+        refused = links_delivery.deliver(settings, outbox_id)
         assert refused.status == "queued" and "could not be verified" in refused.error
         assert "mismatch" in refused.error.lower() or "hostname" in refused.error.lower()
         assert server.received == []
@@ -214,8 +224,8 @@ def test_certificate_for_another_host_name_is_refused(settings_with, test_ca):
 
 def test_starttls_required_but_not_offered_is_refused(smtp, settings_with):
     settings = settings_with(**{**smtp.env(), "SMTP_SECURITY": "starttls"})
-    conn, outbox_id = queue(settings)
-    refused = outbox.deliver(settings, conn, outbox_id)
+    _, outbox_id = queue(settings)
+    refused = links_delivery.deliver(settings, outbox_id)
     assert refused.status == "queued" and "does not offer STARTTLS" in refused.error
     assert smtp.received == []
 
@@ -224,7 +234,7 @@ def test_password_is_never_sent_without_tls_to_a_remote_host(settings_with, tmp_
     settings = settings_with(
         SMTP_HOST="mail.example.org", SMTP_SECURITY="none", SMTP_USER="u", SMTP_PASSWORD="hunter2-secret"
     )
-    conn, outbox_id = queue(settings)
-    refused = outbox.deliver(settings, conn, outbox_id)
+    _, outbox_id = queue(settings)
+    refused = links_delivery.deliver(settings, outbox_id)
     assert refused.status == "queued" and "without TLS" in refused.error
     assert "hunter2" not in refused.error

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from console import audit, ops, outbox
-from console.access import StaffUser
-from tests.conftest import free_port
+from console import ops
+from console.display.tables import csv_text
+from console.links import delivery
+from console.ops import audit, outbox
+from console.staff.roles import StaffUser
+from tests.conftest import free_port, notices
 from tests.portal.conftest import dunning_customer, start_smtp, warehouse_rows
 
 PANEL = "tests/portal/panel_app.py"
@@ -50,8 +53,8 @@ def test_email_a_card_update_link_from_the_panel(
     before = len(portal_sandbox.server.portal.sessions)
     button(at, customer_id, "email").click()
     at.run()
-    assert not at.exception and not at.error
-    assert f"Portal link emailed to {email}" in at.success[0].value.replace("\\", "")
+    assert not at.exception and not at.error and not notices(at, "error")
+    assert notices(at, "success") == [f"Portal link emailed to {email}."]
     assert len(smtp.received) == 1 and smtp.received[0].rcpt_tos == [email]
     at.run()  # a rerun repeats nothing
     assert len(smtp.received) == 1
@@ -78,9 +81,10 @@ def test_copy_link_shows_the_url_once(app_as, stripe_settings):
     at.run()
     assert not at.code
     assert url not in repr(at.session_state) and "/p/session/" not in repr(at.session_state)
-    row = audit.browse(ops.connect(stripe_settings.ops_db)).iloc[0]
+    rows = audit.browse(ops.store_for(stripe_settings.ops_db))
+    row = rows.iloc[0]
     assert row["delivery"] == "copy" and row["stripe_session_id"].startswith("bps_")
-    assert url not in audit.to_csv(audit.browse(ops.connect(stripe_settings.ops_db))).decode()
+    assert url not in csv_text(rows)
 
 
 def test_stripe_error_is_shown_and_nothing_is_sent(
@@ -92,7 +96,8 @@ def test_stripe_error_is_shown_and_nothing_is_sent(
     at = panel(app_as, "support", customer_id)
     button(at, customer_id, "email").click()
     at.run()
-    assert "Customer portal" in at.error[0].value and "not set up" in at.error[0].value
+    [error] = notices(at, "error")
+    assert "Customer portal" in error and "not set up" in error
     assert smtp.received == []
     assert button(at, customer_id, "email").label == "Email to customer"  # the form stays for another try
 
@@ -127,12 +132,14 @@ def test_subscription_flows_offer_only_fitting_subscriptions(app_as, stripe_sett
 
 def test_audit_page_browses_filters_and_exports(app_as, settings_with):
     settings = settings_with()
-    conn = ops.connect(settings.ops_db)
+    store = ops.store_for(settings.ops_db)
     audit.record(
-        conn,
+        store,
         audit.AuditEntry("sam", "support", "cus_a", "portal", "copy", "created", stripe_session_id="bps_1"),
     )
-    audit.record(conn, audit.AuditEntry("ada", "admin", "cus_b", "payment_method_update", "email", "emailed"))
+    audit.record(
+        store, audit.AuditEntry("ada", "admin", "cus_b", "payment_method_update", "email", "emailed")
+    )
     at = app_as("admin", "pages/audit.py").run()
     assert not at.exception
     assert at.dataframe[0].value["customer_id"].tolist() == ["cus_b", "cus_a"]
@@ -148,15 +155,15 @@ def test_audit_page_browses_filters_and_exports(app_as, settings_with):
 def test_outbox_page_lists_and_retries_a_queued_message_once(app_as, settings_with):
     port = free_port()
     settings = settings_with(SMTP_HOST="127.0.0.1", SMTP_PORT=str(port), SMTP_SECURITY="none")
-    conn = ops.connect(settings.ops_db)
+    store = ops.store_for(settings.ops_db)
     audit.record(
-        conn, audit.AuditEntry("sam", "support", "cus_a", "portal", "email", "queued", request_key="k1")
+        store, audit.AuditEntry("sam", "support", "cus_a", "portal", "email", "queued", request_key="k1")
     )
     outbox_id = outbox.record(
-        conn, request_key="k1", customer_id="cus_a", sender="billing@example.com",
+        store, request_key="k1", customer_id="cus_a", sender="billing@example.com",
         recipient="a@example.com", subject="S", message=b"Subject: S\r\n\r\nhello\r\n",
     )  # fmt: skip
-    assert outbox.deliver(settings, conn, outbox_id).status == "queued"
+    assert delivery.deliver(settings, outbox_id).status == "queued"
     at = app_as("admin", "pages/outbox.py").run()
     assert not at.exception
     table = at.dataframe[0].value
@@ -165,18 +172,19 @@ def test_outbox_page_lists_and_retries_a_queued_message_once(app_as, settings_wi
     try:
         at.button[0].click()
         at.run()
-        assert "is sent" in at.success[0].value
+        assert notices(at, "success") == [f"Message {outbox_id} is sent."]
         assert len(server.received) == 1 and server.received[0].rcpt_tos == ["a@example.com"]
         assert at.dataframe[0].value["status"].tolist() == ["sent"]
         assert not at.button  # nothing queued: nothing to retry
     finally:
         controller.stop()
-    outcomes = audit.browse(conn)[["agent", "outcome"]].values.tolist()
+    outcomes = audit.browse(store)[["agent", "outcome"]].values.tolist()
     assert outcomes[0] == ["ada", "retry_sent"]
 
 
 def test_retry_is_refused_for_finance(settings_with):
-    from console.portal_links import LinkError, retry_email
+    from console.links.context import LinkError
+    from console.links.requests import retry_email
 
     with pytest.raises(LinkError, match="finance"):
         retry_email(settings_with(), StaffUser("fiona", "F", "finance"), 1)

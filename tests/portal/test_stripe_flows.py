@@ -8,9 +8,12 @@ import secrets
 
 import pytest
 
-from console import audit, ops, outbox, portal
-from console.access import StaffUser
-from console.portal_links import LinkError, LinkRequest, create_link, link_context, request_key
+from console import ops
+from console.links import portal
+from console.links.context import LinkError, link_context
+from console.links.requests import LinkRequest, create_link, request_key
+from console.ops import audit, outbox
+from console.staff.roles import StaffUser
 from tests.conftest import free_port
 from tests.portal.conftest import PORTAL_KEY, READ_KEY, dunning_customer, portal_session, warehouse_rows
 
@@ -120,9 +123,9 @@ def test_portal_not_configured_says_where_to_set_it_up(stripe_settings, portal_s
     assert "Settings > Billing > Customer portal" in message and "Test mode" in message
     assert "http" not in message
     assert smtp.received == []
-    conn = ops.connect(settings.ops_db)
-    assert outbox.messages(conn).empty
-    row = audit.browse(conn).iloc[0]
+    store = ops.store_for(settings.ops_db)
+    assert outbox.messages(store).empty
+    row = audit.browse(store).iloc[0]
     assert row["outcome"] == "failed" and row["stripe_session_id"] is None and "not set up" in row["error"]
 
 
@@ -199,9 +202,10 @@ def test_double_click_makes_one_session_and_one_email(stripe_settings, settings_
     assert first.session_id == second.session_id
     assert len(portal_sandbox.server.portal.sessions) == before + 1
     assert len(smtp.received) == 1
-    conn = ops.connect(settings.ops_db)
-    assert len(audit.browse(conn)) == 1
-    assert conn.execute("SELECT count(*) FROM link_requests").fetchone()[0] == 1
+    store = ops.store_for(settings.ops_db)
+    assert len(audit.browse(store)) == 1
+    with store.connect() as conn:
+        assert conn.execute("SELECT count(*) FROM link_requests").fetchone()[0] == 1
     third = make(settings, request)  # a new submission is a new link
     assert third.session_id != first.session_id and len(smtp.received) == 2
 
@@ -213,7 +217,7 @@ def test_copy_rerun_returns_the_same_session(stripe_settings, portal_sandbox):
     first, again = make(stripe_settings, request, nonce), make(stripe_settings, request, nonce)
     assert (first.session_id, first.url) == (again.session_id, again.url)
     assert len(portal_sandbox.server.portal.sessions) == before + 1
-    assert len(audit.browse(ops.connect(stripe_settings.ops_db))) == 1
+    assert len(audit.browse(ops.store_for(stripe_settings.ops_db))) == 1
 
 
 def test_hourly_limit_counts_links_made(stripe_settings, settings_with):
@@ -267,7 +271,7 @@ def test_smtp_down_queues_and_says_so(stripe_settings, settings_with):
     settings = settings_with(SMTP_HOST="127.0.0.1", SMTP_PORT=str(free_port()), SMTP_SECURITY="none")
     result = make(settings, LinkRequest(dunning_customer(settings), "portal", "email"))
     assert result.outcome == "queued" and "waits in the outbox" in result.message
-    row = audit.browse(ops.connect(settings.ops_db)).iloc[0]
+    row = audit.browse(ops.store_for(settings.ops_db)).iloc[0]
     assert row["outcome"] == "queued" and "Could not reach the mail server" in row["error"]
 
 
@@ -280,12 +284,13 @@ def test_portal_urls_stay_out_of_logs_audit_and_link_requests(stripe_settings, c
     token = copied.url.rsplit("/", 1)[1]
     assert token not in caplog.text and "/p/session/" not in caplog.text
     assert copied.url not in repr(copied)
-    conn = ops.connect(stripe_settings.ops_db)
-    for table in ("audit_log", "link_requests"):
-        for row in conn.execute(f"SELECT * FROM {table}"):  # noqa: S608
-            assert not any("/p/session/" in str(value) for value in tuple(row)), table
-    assert audit.browse(conn)["stripe_session_id"].tolist() == [emailed.session_id, copied.session_id]
-    [message] = [row[0] for row in conn.execute("SELECT message FROM outbox")]
+    store = ops.store_for(stripe_settings.ops_db)
+    with store.connect() as conn:
+        for table in ("audit_log", "link_requests"):
+            for row in conn.execute(f"SELECT * FROM {table}"):  # noqa: S608
+                assert not any("/p/session/" in str(value) for value in tuple(row)), table
+        [message] = [row[0] for row in conn.execute("SELECT message FROM outbox")]
+    assert audit.browse(store)["stripe_session_id"].tolist() == [emailed.session_id, copied.session_id]
     assert b"/p/session/" in message  # the one copy that goes to the customer
 
 

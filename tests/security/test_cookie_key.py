@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from console import auth
+from console.staff.cookie_key import check_cookie_key
 from settings import SettingsError
 from tests.conftest import ROOT
 
@@ -24,7 +24,7 @@ WEAK_KEYS = {
 @pytest.mark.parametrize("key", [None, "", *WEAK_KEYS.values()], ids=["unset", "empty", *WEAK_KEYS])
 def test_weak_keys_are_refused_with_how_to_make_one(key):
     with pytest.raises(SettingsError) as refused:
-        auth.check_cookie_key(key)
+        check_cookie_key(key)
     message = str(refused.value)
     assert "COOKIE_KEY" in message
     assert "secrets.token_urlsafe" in message
@@ -34,8 +34,8 @@ def test_weak_keys_are_refused_with_how_to_make_one(key):
 
 def test_a_generated_key_is_accepted():
     key = secrets.token_urlsafe(48)
-    assert auth.check_cookie_key(key) == key
-    assert auth.check_cookie_key(secrets.token_hex(32)) is not None
+    assert check_cookie_key(key) == key
+    assert check_cookie_key(secrets.token_hex(32)) is not None
 
 
 @pytest.mark.parametrize("key", [None, *WEAK_KEYS.values()], ids=["unset", *WEAK_KEYS])

@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from console import sessions
+from console import ops
+from console.ops import sessions
 from settings import load_settings
 from tests.conftest import STAFF_PASSWORDS
 
@@ -27,26 +28,26 @@ def test_session_lifetime_follows_cookie_expiry_hours(app_as, monkeypatch, hours
     at = sign_in(app_as(None).run(), "sam")
     expires_at = at.session_state["staff_session_expires"]
     assert started + expected - 5 < expires_at <= time.time() + expected
-    assert sessions.session_is_live(load_settings().ops_db, "sam", expires_at)
+    assert sessions.session_is_live(ops.store_for(load_settings().ops_db), "sam", expires_at)
 
 
 def test_expired_and_revoked_sessions_are_not_live(console_env):
-    ops_db = load_settings().ops_db
+    store = ops.store_for(load_settings().ops_db)
     live, expired = time.time() + 600, time.time() - 1
-    sessions.record_session(ops_db, "sam", live)
-    sessions.record_session(ops_db, "sam", expired)
-    assert sessions.session_is_live(ops_db, "sam", live)
-    assert not sessions.session_is_live(ops_db, "sam", expired)
-    assert not sessions.session_is_live(ops_db, "ada", live)  # the row belongs to sam
-    assert not sessions.session_is_live(ops_db, "sam", live + 1)  # never issued
-    assert sessions.revoke_sessions(ops_db, "sam") == 2
-    assert not sessions.session_is_live(ops_db, "sam", live)
+    sessions.record_session(store, "sam", live)
+    sessions.record_session(store, "sam", expired)
+    assert sessions.session_is_live(store, "sam", live)
+    assert not sessions.session_is_live(store, "sam", expired)
+    assert not sessions.session_is_live(store, "ada", live)  # the row belongs to sam
+    assert not sessions.session_is_live(store, "sam", live + 1)  # never issued
+    assert sessions.revoke_sessions(store, "sam") == 2
+    assert not sessions.session_is_live(store, "sam", live)
 
 
 def test_open_session_ends_when_it_expires(app_as):
     at = app_as("finance").run()
     assert at.session_state["staff"].role == "finance"
-    with sessions.ops.connect(load_settings().ops_db) as conn:
+    with ops.store_for(load_settings().ops_db).connect() as conn:
         conn.execute("UPDATE staff_sessions SET expires_at = '2000-01-01T00:00:00Z'")
     at.run()
     assert "staff" not in at.session_state
@@ -56,7 +57,7 @@ def test_open_session_ends_when_it_expires(app_as):
 
 def test_revoking_one_user_leaves_the_others(app_as):
     support, admin = app_as("support").run(), app_as("admin").run()
-    sessions.revoke_sessions(load_settings().ops_db, "sam")
+    sessions.revoke_sessions(ops.store_for(load_settings().ops_db), "sam")
     support.run()
     admin.run()
     assert "staff" not in support.session_state

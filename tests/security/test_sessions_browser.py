@@ -12,7 +12,8 @@ import time
 import jwt
 import pytest
 
-from console import sessions
+from console import ops
+from console.ops import sessions
 from settings import load_settings
 from tests.conftest import STAFF_PASSWORDS, submit_sign_in
 from tests.security.conftest import WAIT_MS, browser_sign_in, shows_sign_in_form, users_cli
@@ -105,7 +106,7 @@ def test_cookie_expiry_follows_the_setting_and_expired_tokens_are_refused(
 
     # A token that expired a minute ago, although its session row was recorded: refused.
     expired_at = time.time() - 60
-    sessions.record_session(settings.ops_db, "fiona", expired_at)
+    sessions.record_session(ops.store_for(settings.ops_db), "fiona", expired_at)
     _, page_expired = replay(browser, console_server, forged("fiona", expired_at))
     assert shows_sign_in_form(page_expired)
     # Validly signed and unexpired but never issued by a sign-in (no session row): refused.

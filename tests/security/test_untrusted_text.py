@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from console import access
+from console.staff import roles
 from tests.conftest import ROOT
 from tests.console import warehouse_fixture as fx
 from tests.security.conftest import WAIT_MS, browser_sign_in, users_cli
@@ -124,7 +124,7 @@ def hostile_staff(console_env):
 
 @pytest.mark.parametrize("role", ["support", "finance", "admin"])
 def test_every_page_shows_the_hostile_customer_only_as_text(warehouse, open_page, role):
-    for page in access.pages_for(role):
+    for page in roles.pages_for(role):
         query = {"id": fx.HTML} if page.key == "customer" else {}
         at = open_page(role, page.key, **query)
         assert not at.exception, f"{page.key}: {at.exception}"

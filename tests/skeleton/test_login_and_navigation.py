@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from console import access
+from console.staff import roles
 from tests.conftest import STAFF_PASSWORDS
 
 EXPECTED_PAGES = {
@@ -12,7 +12,7 @@ EXPECTED_PAGES = {
     "finance": {"Home", "Customers", "Invoices", "Dunning outcomes", "Churn"},
     "admin": {
         "Home", "Customers", "Dunning queue", "Invoices", "Dunning outcomes", "Churn",
-        "Sync status", "Audit log", "Outbox",
+        "Sync status", "Audit log", "Outbox", "Sign-ins",
     },
 }  # fmt: skip
 
@@ -47,7 +47,7 @@ def test_right_password_signs_in(app_as):
 
 @pytest.mark.parametrize("role", ["support", "finance", "admin"])
 def test_navigation_lists_exactly_the_role_pages(app_as, role):
-    visible = {p.title for p in access.pages_for(role) if not p.hidden}
+    visible = {p.title for p in roles.pages_for(role) if not p.hidden}
     assert visible == EXPECTED_PAGES[role]
     at = app_as(role).run()
     assert not at.exception
@@ -58,7 +58,7 @@ def test_navigation_lists_exactly_the_role_pages(app_as, role):
 @pytest.mark.parametrize(
     ("role", "page"),
     [("support", "churn"), ("support", "invoices"), ("finance", "dunning_queue"), ("finance", "audit"),
-     ("support", "sync_status"), ("finance", "outbox")],
+     ("support", "sync_status"), ("finance", "outbox"), ("support", "sign_ins"), ("finance", "sign_ins")],
 )  # fmt: skip
 def test_role_without_the_right_is_refused_on_a_direct_page(app_as, role, page):
     at = app_as(role, f"pages/{page}.py").run()

@@ -1,0 +1,68 @@
+"""Metric tables and CSV files, one way for every export: the report command, the pages'
+downloads, the audit log and the invoice list.
+
+CSV rates are written as docs/METRICS.md asks (unrounded decimals with at least six
+digits after the point; empty where the denominator is 0), money as integer minor units,
+and a text cell that a spreadsheet would run as a formula (starting with =, +, -, @, tab
+or CR) is prefixed with a quote, so customer-controlled text stays text.
+"""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+
+import pandas as pd
+
+from console.display.money import format_money
+
+RATE_COLUMNS = (
+    "logo_churn_rate", "mrr_churn_rate", "recovery_rate", "linked_recovery_rate", "unlinked_recovery_rate",
+)  # fmt: skip
+MONEY_COLUMNS = ("mrr_start", "mrr_churned", "amount_recovered", "amount_lost", "amount_pending")
+MIN_RATE_DECIMALS = 6
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def format_rate(value: float | None) -> str:
+    """0.125 -> '0.125000', 1/3 -> '0.3333333333333333' (shortest exact float text), NaN -> ''."""
+    if value is None or math.isnan(value):
+        return ""
+    text = format(Decimal(repr(float(value))), "f")
+    whole, _, decimals = text.partition(".")
+    return f"{whole}.{decimals.ljust(MIN_RATE_DECIMALS, '0')}"
+
+
+def inert(value: object) -> object:
+    """A cell as a spreadsheet will read it: text that would start a formula gets a leading quote."""
+    return f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_START) else value
+
+
+def csv_text(table: pd.DataFrame) -> str:
+    """`table` as CSV: rates in the report's form, no cell a spreadsheet would evaluate."""
+    shown = table.copy()
+    for column in shown.columns:
+        if column in RATE_COLUMNS:
+            shown[column] = shown[column].map(format_rate)
+        elif shown[column].dtype == object or pd.api.types.is_string_dtype(shown[column]):
+            shown[column] = shown[column].map(inert)
+    return shown.to_csv(index=False, lineterminator="\n")
+
+
+def people_frame(table: pd.DataFrame) -> pd.DataFrame:
+    """A metrics table for people: money in each row's currency ('$12.34', '¥1,500'), rates as '12.50%'."""
+    shown = table.copy()
+    for column in MONEY_COLUMNS:
+        if column in shown and "currency" in shown:
+            shown[column] = [
+                format_money(v, c) for v, c in zip(shown[column], shown["currency"], strict=True)
+            ]
+    for column in RATE_COLUMNS:
+        if column in shown:
+            shown[column] = shown[column].map(lambda v: "" if math.isnan(v) else f"{v:.2%}")
+    return shown
+
+
+def people_text(table: pd.DataFrame) -> str:
+    """A metrics table for a terminal."""
+    return "No rows." if table.empty else people_frame(table).to_string(index=False)

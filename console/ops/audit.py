@@ -1,0 +1,159 @@
+"""The audit log of portal links: append-only rows in the ops store.
+
+Every link made, refused or failed is a row; a later outcome (a retried email) is a
+new row, never an update (triggers in schema.sql refuse UPDATE and DELETE). Rows name
+the Stripe session id, never its URL.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+
+import pandas as pd
+
+from console.ops.store import OpsStore, now_text, parse_time, time_text
+from console.rules.links import LINK_MADE_OUTCOMES
+
+OUTCOMES = (
+    "created", "emailed", "written", "queued", "uncertain", "failed", "refused", "retry_sent", "retry_failed",
+)  # fmt: skip
+COLUMNS = (
+    "id", "at", "agent", "role", "customer_id", "flow", "subscription_id", "price_id", "delivery",
+    "stripe_session_id", "outcome", "error", "request_key",
+)  # fmt: skip
+_LINK_MADE_MARKS = ", ".join("?" for _ in LINK_MADE_OUTCOMES)
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    agent: str
+    role: str
+    customer_id: str
+    flow: str
+    delivery: str  # copy | email
+    outcome: str
+    subscription_id: str | None = None
+    price_id: str | None = None
+    stripe_session_id: str | None = None
+    error: str | None = None
+    request_key: str | None = None
+
+
+def record(store: OpsStore, entry: AuditEntry) -> None:
+    with store.connect() as conn:
+        insert(conn, entry)
+
+
+def insert(conn: sqlite3.Connection, entry: AuditEntry) -> None:
+    """Append `entry` on a connection of this package (inside a caller's transaction)."""
+    if entry.outcome not in OUTCOMES:
+        raise ValueError(f"unknown audit outcome {entry.outcome!r}")
+    conn.execute(
+        "INSERT INTO audit_log (at, agent, role, customer_id, flow, subscription_id, price_id, delivery,"
+        " stripe_session_id, outcome, error, request_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            now_text(), entry.agent, entry.role, entry.customer_id, entry.flow, entry.subscription_id,
+            entry.price_id, entry.delivery, entry.stripe_session_id, entry.outcome, entry.error,
+            entry.request_key,
+        ),
+    )  # fmt: skip
+
+
+def first_for_request(store: OpsStore, request_key: str) -> AuditEntry | None:
+    """The row that recorded the agent's request, if any."""
+    with store.connect() as conn:
+        row = conn.execute(
+            "SELECT * FROM audit_log WHERE request_key = ? ORDER BY id LIMIT 1", (request_key,)
+        ).fetchone()
+    if row is None:
+        return None
+    return AuditEntry(**{name: row[name] for name in AuditEntry.__dataclass_fields__})
+
+
+def count_links_made(conn: sqlite3.Connection, agent: str, since: datetime) -> int:
+    """How many portal links `agent` made since `since` (the hourly limit's count)."""
+    return conn.execute(
+        f"SELECT COUNT(*) FROM audit_log WHERE agent = ? AND at >= ? AND outcome IN ({_LINK_MADE_MARKS})",  # noqa: S608
+        (agent, time_text(since), *LINK_MADE_OUTCOMES),
+    ).fetchone()[0]
+
+
+def links_made(
+    store: OpsStore, *, flow: str | None = None, customer_ids: list[str] | None = None
+) -> pd.DataFrame:
+    """Every portal link made (docs/METRICS.md), optionally of one flow or for some customers.
+
+    Columns: customer_id, flow, made_at (naive UTC, like the warehouse's times). An absent
+    store has made none.
+    """
+    empty = pd.DataFrame(
+        {
+            "customer_id": pd.Series(dtype="object"),
+            "flow": pd.Series(dtype="object"),
+            "made_at": pd.Series(dtype="datetime64[us]"),
+        }
+    )
+    if not store.exists() or customer_ids == []:
+        return empty
+    conditions, args = [f"outcome IN ({_LINK_MADE_MARKS})"], list(LINK_MADE_OUTCOMES)
+    if flow:
+        conditions.append("flow = ?")
+        args.append(flow)
+    if customer_ids is not None:
+        conditions.append("customer_id IN (SELECT value FROM json_each(?))")
+        args.append(json.dumps(customer_ids))
+    with store.connect() as conn:
+        rows = conn.execute(
+            f"SELECT customer_id, flow, at FROM audit_log WHERE {' AND '.join(conditions)}",  # noqa: S608
+            args,
+        ).fetchall()
+    if not rows:
+        return empty
+    return pd.DataFrame(
+        {
+            "customer_id": pd.Series([r["customer_id"] for r in rows], dtype="object"),
+            "flow": pd.Series([r["flow"] for r in rows], dtype="object"),
+            "made_at": pd.Series(
+                [parse_time(r["at"]).replace(tzinfo=None) for r in rows], dtype="datetime64[us]"
+            ),
+        }
+    )
+
+
+def browse(
+    store: OpsStore,
+    *,
+    agent: str | None = None,
+    customer_id: str | None = None,
+    outcome: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 5000,
+) -> pd.DataFrame:
+    """Audit rows, newest first, filtered by any of the arguments (exact matches; times in UTC)."""
+    conditions, args = [], []
+    for column, value in (("agent", agent), ("customer_id", customer_id), ("outcome", outcome)):
+        if value:
+            conditions.append(f"{column} = ?")
+            args.append(value)
+    if since:
+        conditions.append("at >= ?")
+        args.append(time_text(since))
+    if until:
+        conditions.append("at < ?")
+        args.append(time_text(until))
+    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+    with store.connect() as conn:
+        rows = conn.execute(
+            f"SELECT {', '.join(COLUMNS)} FROM audit_log {where} ORDER BY id DESC LIMIT ?",  # noqa: S608
+            [*args, limit],
+        ).fetchall()
+    return pd.DataFrame([dict(row) for row in rows], columns=list(COLUMNS))
+
+
+def agents(store: OpsStore) -> list[str]:
+    with store.connect() as conn:
+        return [row[0] for row in conn.execute("SELECT DISTINCT agent FROM audit_log ORDER BY agent")]

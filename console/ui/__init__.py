@@ -1,0 +1,1 @@
+"""The Streamlit layer: with pages/, the only code that imports Streamlit."""

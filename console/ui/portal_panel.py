@@ -1,0 +1,161 @@
+"""The portal-link panel of the customer page.
+
+One request per submission: the panel keeps a nonce per customer in this
+browser session's state and replaces the buttons by the result once a link is
+made, so a double click or a rerun repeats the same request (same key) instead
+of making a second link. "Make another link" starts a new request. A new
+portal URL is kept in session state only until it has been displayed once.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+import streamlit as st
+
+from console import ops
+from console.links import portal
+from console.links.context import LinkContext, LinkError, PriceChoice, SubscriptionChoice, link_context
+from console.links.requests import LinkRequest, create_link, request_key
+from console.ops import audit
+from console.staff.roles import StaffUser, can_create_links
+from console.ui.widgets import notice
+from settings import Settings
+
+HISTORY_COLUMNS = [
+    "at",
+    "agent",
+    "flow",
+    "subscription_id",
+    "delivery",
+    "outcome",
+    "stripe_session_id",
+    "error",
+]
+
+
+def _keys(customer_id: str) -> dict[str, str]:
+    prefix = f"portal_link_{customer_id}"
+    return {name: f"{prefix}_{name}" for name in ("nonce", "done", "url", "error", "flow", "copy", "email")}
+
+
+def render_portal_panel(settings: Settings, staff: StaffUser, customer_id: str) -> None:
+    """Flow choice, delivery buttons, the result, and this customer's audit rows."""
+    keys = _keys(customer_id)
+    st.subheader("Portal link", anchor=False)
+    if not can_create_links(staff.role):
+        st.caption(f"Your role ({staff.role}) cannot create portal links.")
+    elif keys["done"] in st.session_state:
+        _render_result(keys)
+    else:
+        _render_form(settings, staff, customer_id, keys)
+    _render_history(settings, customer_id)
+
+
+def _render_result(keys: dict[str, str]) -> None:
+    notice("success", st.session_state[keys["done"]])
+    url = st.session_state.pop(keys["url"], None)
+    if url:
+        st.caption("Shown once, to you only: copy it now. It is not stored anywhere.")
+        st.code(url, language=None, wrap_lines=True)
+    if st.button("Make another link", key=f"{keys['done']}_again", icon=":material/add_link:"):
+        del st.session_state[keys["done"]]
+        st.session_state[keys["nonce"]] = secrets.token_hex(16)
+        st.rerun()
+
+
+def _render_form(settings: Settings, staff: StaffUser, customer_id: str, keys: dict[str, str]) -> None:
+    error = st.session_state.pop(keys["error"], None)
+    if error:
+        notice("error", error)
+    try:
+        context = link_context(settings.billing_db, customer_id)
+    except LinkError as problem:
+        notice("error", str(problem))
+        return
+    if context.deleted:
+        st.warning("This customer is deleted in Stripe: no portal link can be made.")
+        return
+    flows = list(portal.FLOWS)
+    flow = st.selectbox(
+        "What is the link for?",
+        flows,
+        index=flows.index(context.default_flow),
+        format_func=portal.FLOWS.__getitem__,
+        key=f"{keys['flow']}_{context.default_flow}",
+    )
+    if context.dunning_invoice:
+        st.info(
+            "This customer has an invoice in dunning: the email also carries its payment page, which "
+            "works even after the portal link has expired."
+        )
+    ready, subscription, price = _choose_target(settings, context, flow, keys)
+    problem = context.recipient_problem()
+    if problem:
+        notice("warning", problem)
+    else:
+        st.caption("The email goes only to the address on the Stripe customer record:")
+        st.text(context.email)
+    left, right = st.columns(2)
+    copy = left.button("Copy link", key=keys["copy"], disabled=not ready, icon=":material/content_copy:")
+    send = right.button(
+        "Email to customer", key=keys["email"], disabled=not ready or bool(problem), icon=":material/mail:"
+    )
+    if copy or send:
+        request = LinkRequest(
+            customer_id=customer_id,
+            flow=flow,
+            delivery="copy" if copy else "email",
+            subscription_id=subscription.id if subscription else None,
+            price_id=price.id if price else None,
+        )
+        _submit(settings, staff, request, keys)
+
+
+def _choose_target(
+    settings: Settings, context: LinkContext, flow: str, keys: dict[str, str]
+) -> tuple[bool, SubscriptionChoice | None, PriceChoice | None]:
+    """The subscription (and new price) a subscription flow acts on; whether the form can be sent."""
+    if flow not in portal.SUBSCRIPTION_FLOWS:
+        return True, None, None
+    choices = context.subscriptions_for(flow)
+    if not choices:
+        st.warning("No subscription of this customer can go through this flow.")
+        return False, None, None
+    subscription = st.selectbox(
+        "Subscription", choices, format_func=lambda s: s.label, key=f"{keys['flow']}_sub_{flow}"
+    )
+    price = None
+    if flow == "subscription_update_confirm":
+        prices = context.prices_for(subscription)
+        if not prices:
+            st.warning("No other price in this subscription's currency to move to.")
+            return False, subscription, None
+        price = st.selectbox("New price", prices, format_func=lambda p: p.label, key=f"{keys['flow']}_price")
+    if flow == "subscription_cancel" and settings.portal_retention_coupon:
+        st.caption("The cancel flow offers the customer the retention coupon before they confirm.")
+    return True, subscription, price
+
+
+def _submit(settings: Settings, staff: StaffUser, request: LinkRequest, keys: dict[str, str]) -> None:
+    """Make the link once per submission (the nonce keys it), keep the result, rerun to show it."""
+    nonce = st.session_state.setdefault(keys["nonce"], secrets.token_hex(16))
+    try:
+        result = create_link(settings, staff, request, request_key(staff, request, nonce))
+    except LinkError as failure:
+        st.session_state[keys["error"]] = str(failure)
+        st.session_state[keys["nonce"]] = secrets.token_hex(16)
+    else:
+        st.session_state[keys["done"]] = result.message
+        if result.url:
+            st.session_state[keys["url"]] = result.url
+    st.rerun()
+
+
+def _render_history(settings: Settings, customer_id: str) -> None:
+    rows = audit.browse(ops.store_for(settings.ops_db), customer_id=customer_id)
+    with st.expander(f"Portal links for this customer ({len(rows)})"):
+        if rows.empty:
+            st.caption("None yet.")
+        else:
+            st.dataframe(rows[HISTORY_COLUMNS], hide_index=True)

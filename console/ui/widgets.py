@@ -1,0 +1,87 @@
+"""Widgets the pages share: notices that may quote customer data, the month-range picker,
+a table whose row opens the customer, and the one CSV download
+(console/display/tables.py: no cell can carry a formula)."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import pandas as pd
+import streamlit as st
+
+from console.display.tables import csv_text
+from console.staff.roles import PAGES_BY_KEY
+
+_OPEN_CUSTOMER = "open_customer"
+# kind -> (badge text, icon, colour)
+_NOTICES = {
+    "error": ("Not done", ":material/error:", "red"),
+    "warning": ("Check", ":material/warning:", "orange"),
+    "info": ("Note", ":material/info:", "blue"),
+    "success": ("Done", ":material/check_circle:", "green"),
+}
+
+
+def notice(kind: str, message: str) -> None:
+    """A notice whose text may quote customer data (a name, an email, Stripe's words).
+
+    Streamlit's alerts render Markdown, which turns a bare URL or address into a link; this
+    shows the text literally (st.text) under a coloured badge, so nothing in it is active.
+    """
+    label, icon, color = _NOTICES[kind]
+    with st.container(border=True):
+        st.badge(label, icon=icon, color=color)
+        st.text(message)
+
+
+def month_range(label: str, options: list[str], what: str) -> tuple[str, str]:
+    """A first and last month among `options` ('YYYY-MM', ascending); a caption when there is one."""
+    if len(options) > 1:
+        first, last = st.select_slider(label, options=options, value=(options[0], options[-1]))
+        return first, last
+    st.caption(f"One month with {what}: {options[0]}.")
+    return options[0], options[0]
+
+
+def open_customer_if_chosen() -> None:
+    """Go to the customer page when a row of a `customer_table` was chosen on the last run."""
+    chosen = st.session_state.pop(_OPEN_CUSTOMER, None)
+    if chosen:
+        st.switch_page(PAGES_BY_KEY["customer"].path, query_params={"id": chosen})
+
+
+def _remember_choice(key: str, customer_ids: list[str]) -> None:
+    rows = st.session_state[key].selection.rows
+    if rows:
+        st.session_state[_OPEN_CUSTOMER] = customer_ids[rows[0]]
+
+
+def customer_table(rows: pd.DataFrame, key: str, id_column: str = "Customer id", **options: object) -> None:
+    """A table of customers: selecting a row opens that customer (see `open_customer_if_chosen`)."""
+    st.dataframe(
+        rows,
+        hide_index=True,
+        key=key,
+        on_select=partial(_remember_choice, key, rows[id_column].tolist()),
+        selection_mode="single-row",
+        **options,
+    )
+
+
+def csv_download(frame: pd.DataFrame, label: str, file_name: str, **options: object) -> None:
+    """A download button for `frame` as CSV, in the report command's form."""
+    st.download_button(
+        label,
+        csv_text(frame),
+        file_name=file_name,
+        mime="text/csv",
+        icon=":material/download:",
+        key=f"download-{file_name}",
+        **options,
+    )
+
+
+def metric_csv_download(frame: pd.DataFrame, name: str, currency: str, first: str, last: str) -> None:
+    """A finance table's download, named after what it holds and the period."""
+    file_name = f"{name.replace(' ', '-')}-{currency}-{first}-{last}.csv"
+    csv_download(frame, f"Download {name} (CSV)", file_name)

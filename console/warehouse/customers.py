@@ -1,0 +1,534 @@
+"""Customer search and the customer page's queries.
+
+Search takes one box. A Stripe id (`cus_`, `sub_`, `in_`) or an invoice number finds
+its customer exactly; anything else is a substring of the email (case-insensitive) or
+of the name (case- and accent-insensitive: "jose" finds "José"). The text is always a
+bound parameter.
+
+Speed: substring search cannot use an index, so each snapshot connection builds
+`memory.customer_search` once (see console/warehouse/snapshots.py): one pre-folded search key
+per customer plus the filter columns, in the order results are shown. A search is
+then a single scan of an in-memory column (about 10 ms on a million customers). The
+customer page's queries go through indexes on customer_id (sync/schema.sql); each
+first narrows to the customer's rows in a MATERIALIZED step, because DuckDB skips the
+index when a top-N sort sits directly on the filtered scan, and names its columns: with
+`SELECT *` the payment-attempt lookup was ten times slower.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+import duckdb
+import pandas as pd
+
+from console.display.money import format_money
+from console.display.text import printable, utc_text
+from console.rules.dunning import invoices_in_dunning
+from console.rules.mrr import subscription_mrr
+from console.warehouse.dunning_queue import DUNNING_TABLE
+
+PAGE_SIZE = 50
+HISTORY_LIMIT = 200  # invoices and payment attempts shown on the customer page
+SUBSCRIPTION_STATUSES = (
+    "active",
+    "trialing",
+    "past_due",
+    "unpaid",
+    "paused",
+    "incomplete",
+    "incomplete_expired",
+    "canceled",
+)
+CUSTOMER_ID = re.compile(r"^cus_[A-Za-z0-9]+$")
+_SUBSCRIPTION_ID = re.compile(r"^sub_[A-Za-z0-9]+$")
+_INVOICE_ID = re.compile(r"^in_[A-Za-z0-9]+$")
+# Stripe invoice numbers: a 3-12 character upper-case prefix, a dash, a sequence of 4+ digits.
+_INVOICE_NUMBER = re.compile(r"^[A-Za-z0-9]{3,12}-[0-9]{4,}$")
+_SEPARATOR = "\x1f"  # between email and name in the search key; never in a folded query
+
+
+class SearchKind(StrEnum):
+    CUSTOMER_ID = "customer id"
+    SUBSCRIPTION_ID = "subscription id"
+    INVOICE_ID = "invoice id"
+    INVOICE_NUMBER = "invoice number"
+    TEXT = "email or name"
+    ALL = "all customers"
+
+
+@dataclass(frozen=True)
+class SearchKey:
+    kind: SearchKind
+    value: str
+
+    @property
+    def exact(self) -> bool:
+        return self.kind not in (SearchKind.TEXT, SearchKind.ALL)
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    key: SearchKey
+    rows: pd.DataFrame  # display-ready, RESULT_COLUMNS
+    total: int
+    page: int
+    page_count: int
+
+    @property
+    def total_text(self) -> str:
+        """'1,234', or '10,000+' when the count stopped at the cap."""
+        return f"{COUNT_CAP:,}+" if self.total > COUNT_CAP else f"{self.total:,}"
+
+
+RESULT_COLUMNS = [
+    "Customer id",
+    "Email",
+    "Name",
+    "Created (UTC)",
+    "Currency",
+    "Subscriptions",
+    "Delinquent",
+    "In dunning",
+    "Deleted",
+]
+
+
+def parse_search(text: str) -> SearchKey:
+    """What the search box holds: an exact key, a text fragment, or nothing (all customers)."""
+    # Control characters cannot be typed on purpose and cannot match the folded key.
+    cleaned = "".join(ch for ch in text if ch.isprintable()).strip()
+    if not cleaned:
+        return SearchKey(SearchKind.ALL, "")
+    if CUSTOMER_ID.match(cleaned):
+        return SearchKey(SearchKind.CUSTOMER_ID, cleaned)
+    if _SUBSCRIPTION_ID.match(cleaned):
+        return SearchKey(SearchKind.SUBSCRIPTION_ID, cleaned)
+    if _INVOICE_ID.match(cleaned):
+        return SearchKey(SearchKind.INVOICE_ID, cleaned)
+    if _INVOICE_NUMBER.match(cleaned):
+        return SearchKey(SearchKind.INVOICE_NUMBER, cleaned.upper())
+    return SearchKey(SearchKind.TEXT, cleaned)
+
+
+# Each subscription status is one bit of the search table's `subscription_mask`: a
+# per-customer bit_or is several times cheaper to build than a list of statuses.
+_STATUS_BIT = {status: 1 << n for n, status in enumerate(SUBSCRIPTION_STATUSES)}
+_STATUS_MASK_SQL = (
+    "CASE status " + " ".join(f"WHEN '{s}' THEN {bit}" for s, bit in _STATUS_BIT.items()) + " ELSE 0 END"
+)
+
+
+def build_search_table(con: duckdb.DuckDBPyConnection) -> None:
+    """Create `memory.customer_search` from the attached warehouse (once per snapshot).
+
+    Needs the snapshot's dunning table (`dunning_queue.build_dunning_table`) first.
+    """
+    con.execute(
+        f"""
+        CREATE OR REPLACE TABLE memory.main.customer_search AS
+        WITH statuses AS (
+            SELECT customer_id, bit_or({_STATUS_MASK_SQL}) AS mask FROM subscriptions GROUP BY customer_id
+        ), dunning AS (SELECT DISTINCT customer_id FROM {DUNNING_TABLE})
+        SELECT row_number() OVER (ORDER BY c.created DESC NULLS LAST, c.id) AS position,
+               c.id, c.email, c.name, c.created, c.currency, c.delinquent, c.deleted,
+               strip_accents(lower(coalesce(c.email, '') || chr(31) || coalesce(c.name, ''))) AS search_key,
+               c.id IN (SELECT customer_id FROM dunning) AS in_dunning,
+               coalesce(s.mask, 0) AS subscription_mask
+        FROM customers c LEFT JOIN statuses s ON s.customer_id = c.id
+        ORDER BY position
+        """  # noqa: S608 -- only constant SQL is formatted in
+    )
+    con.execute("CREATE INDEX customer_search_id ON memory.main.customer_search (id)")
+
+
+def _statuses_text(mask: int) -> str:
+    return ", ".join(status for status, bit in _STATUS_BIT.items() if mask & bit)
+
+
+def search_customers(
+    con: duckdb.DuckDBPyConnection,
+    text: str,
+    subscription_status: str | None = None,
+    dunning_only: bool = False,
+    delinquent_only: bool = False,
+    currency: str | None = None,
+    page: int = 1,
+    page_size: int = PAGE_SIZE,
+) -> SearchResult:
+    """One page of customers matching the search box and filters, newest first.
+
+    Filters narrow text searches and the full list; an exact key (an id or an invoice
+    number) finds its customer whatever the filters say. Counts stop at COUNT_CAP.
+    """
+    key = parse_search(text)
+    if key.exact:
+        by_id = f"SELECT {_SHOWN} FROM memory.customer_search WHERE id = ?"  # noqa: S608
+        found = [
+            row
+            for customer_id in _customers_with_key(con, key)
+            for row in con.execute(by_id, [customer_id]).fetchall()
+        ]
+        return SearchResult(key, _result_rows(found), len(found), 1, 1)
+    where, params = (
+        ([], [])
+        if key.kind is SearchKind.ALL
+        else (["contains(search_key, strip_accents(lower(?)))"], [key.value])
+    )
+    if subscription_status:
+        where.append("subscription_mask & ? != 0")
+        params.append(_STATUS_BIT[subscription_status])
+    if dunning_only:
+        where.append("in_dunning")
+    if delinquent_only:
+        where.append("delinquent")
+    if currency:
+        where.append("currency = ?")
+        params.append(currency.lower())
+    condition = " AND ".join(where) or "true"
+    # One scan finds the matches (up to the cap) for both the count and the page; the page's
+    # rows are then read by position, which the table is sorted by. `condition` holds only
+    # the constant fragments above; every value is a parameter.
+    sql = f"""
+        WITH hits AS MATERIALIZED (
+            SELECT position FROM memory.customer_search WHERE {condition} LIMIT ?
+        ), shown AS (SELECT position FROM hits ORDER BY position LIMIT ? OFFSET ?)
+        SELECT (SELECT count(*) FROM hits), {_SHOWN} FROM memory.customer_search
+        WHERE position IN (SELECT position FROM shown) ORDER BY position
+    """  # noqa: S608
+    page = max(1, page)
+    while True:
+        rows = con.execute(sql, [*params, COUNT_CAP + 1, page_size, (page - 1) * page_size]).fetchall()
+        if rows or page == 1:
+            break
+        page = 1  # a page past the end (the list got shorter): start again
+    total = rows[0][0] if rows else 0
+    page_count = max(1, math.ceil(min(total, COUNT_CAP) / page_size))
+    return SearchResult(key, _result_rows([row[1:] for row in rows]), total, page, page_count)
+
+
+COUNT_CAP = 10_000
+_SHOWN = "id, email, name, created, currency, subscription_mask, delinquent, in_dunning, deleted"
+
+
+def _customers_with_key(con: duckdb.DuckDBPyConnection, key: SearchKey) -> list[str]:
+    """The customer ids an exact key names, through the warehouse's indexes."""
+    match key.kind:
+        case SearchKind.CUSTOMER_ID:
+            return [key.value]
+        case SearchKind.SUBSCRIPTION_ID:
+            sql = "SELECT customer_id FROM subscriptions WHERE id = ?"
+        case SearchKind.INVOICE_ID:
+            sql = "SELECT customer_id FROM invoices WHERE id = ?"
+        case _:
+            sql = "SELECT DISTINCT customer_id FROM invoices WHERE number = ?"
+    return [row[0] for row in con.execute(sql, [key.value]).fetchall()]
+
+
+def _result_rows(found: list[tuple]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            (
+                cid,
+                printable(email),
+                printable(name),
+                utc_text(created),
+                (cur or "").upper(),
+                _statuses_text(statuses),
+                bool(delinquent),
+                bool(in_dunning),
+                bool(deleted),
+            )
+            for cid, email, name, created, cur, statuses, delinquent, in_dunning, deleted in found
+        ],
+        columns=RESULT_COLUMNS,
+    )
+
+
+def currencies(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Customer currencies present, for the filter."""
+    rows = con.execute(
+        "SELECT DISTINCT currency FROM memory.customer_search WHERE currency IS NOT NULL ORDER BY 1"
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+# --- the customer page ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CustomerProfile:
+    id: str
+    email: str | None
+    name: str | None
+    description: str | None
+    created: datetime | None
+    currency: str | None
+    delinquent: bool
+    deleted: bool
+    livemode: bool | None
+
+    @property
+    def dashboard_url(self) -> str:
+        return dashboard_url(self.id, self.livemode)
+
+
+def dashboard_url(customer_id: str, livemode: bool | None) -> str:
+    """The customer in Stripe's dashboard: test-mode customers live under /test/."""
+    mode = "test/" if livemode is False else ""
+    return f"https://dashboard.stripe.com/{mode}customers/{customer_id}"
+
+
+def customer_profile(con: duckdb.DuckDBPyConnection, customer_id: str) -> CustomerProfile | None:
+    row = con.execute(
+        "SELECT id, email, name, description, created, currency, delinquent, deleted, livemode "
+        "FROM customers WHERE id = ?",
+        [customer_id],
+    ).fetchone()
+    return CustomerProfile(*row) if row else None
+
+
+SUBSCRIPTION_COLUMNS = [
+    "Subscription id",
+    "Status",
+    "Plan",
+    "MRR",
+    "Current period end (UTC)",
+    "Trial end (UTC)",
+    "Cancel at period end",
+    "Canceled (UTC)",
+    "Ended (UTC)",
+    "Created (UTC)",
+]
+
+
+def customer_subscriptions(con: duckdb.DuckDBPyConnection, customer_id: str) -> pd.DataFrame:
+    """The customer's subscriptions, newest first, with MRR as docs/METRICS.md defines it."""
+    rows = con.execute(
+        """
+        WITH subs AS MATERIALIZED (
+            SELECT id, status, currency, trial_end, cancel_at_period_end, canceled_at, ended_at, created
+            FROM subscriptions WHERE customer_id = ?
+        ),
+        items AS MATERIALIZED (
+            SELECT id, subscription_id, price_id, quantity, current_period_end
+            FROM subscription_items WHERE subscription_id IN (SELECT id FROM subs)
+        )
+        SELECT s.id, s.status,
+               string_agg(coalesce(pr.name, p.nickname, i.price_id), ', ' ORDER BY i.id) AS plan,
+               list((p.unit_amount, i.quantity, p.recurring_interval, p.recurring_interval_count)
+                    ORDER BY i.id) AS items,
+               coalesce(s.currency, any_value(p.currency)) AS currency,
+               max(i.current_period_end) AS current_period_end,
+               s.trial_end, s.cancel_at_period_end, s.canceled_at, s.ended_at, s.created
+        FROM subs s
+        LEFT JOIN items i ON i.subscription_id = s.id
+        LEFT JOIN prices p ON p.id = i.price_id
+        LEFT JOIN products pr ON pr.id = p.product_id
+        GROUP BY s.id, s.status, s.currency, s.trial_end, s.cancel_at_period_end, s.canceled_at,
+                 s.ended_at, s.created
+        ORDER BY s.created DESC, s.id
+        """,
+        [customer_id],
+    ).fetchall()
+    return pd.DataFrame(
+        [
+            (
+                sid,
+                status,
+                printable(plan),
+                format_money(subscription_mrr(tuple(item) for item in items), cur),
+                utc_text(period_end),
+                utc_text(trial_end),
+                bool(at_period_end),
+                utc_text(canceled),
+                utc_text(ended),
+                utc_text(created),
+            )
+            for (
+                sid,
+                status,
+                plan,
+                items,
+                cur,
+                period_end,
+                trial_end,
+                at_period_end,
+                canceled,
+                ended,
+                created,
+            ) in rows
+        ],
+        columns=SUBSCRIPTION_COLUMNS,
+    )
+
+
+INVOICE_COLUMNS = [
+    "Number",
+    "Invoice id",
+    "Status",
+    "Amount due",
+    "Remaining",
+    "Attempts",
+    "Next retry (UTC)",
+    "Created (UTC)",
+    "Hosted invoice",
+]
+
+
+def customer_invoices(
+    con: duckdb.DuckDBPyConnection, customer_id: str, limit: int = HISTORY_LIMIT
+) -> pd.DataFrame:
+    """The customer's latest invoices, newest first."""
+    rows = con.execute(
+        """
+        WITH mine AS MATERIALIZED (
+            SELECT id, number, status, currency, amount_due, amount_remaining, attempt_count,
+                   next_payment_attempt, created, hosted_invoice_url
+            FROM invoices WHERE customer_id = ?
+        )
+        SELECT * FROM mine ORDER BY created DESC, id LIMIT ?
+        """,
+        [customer_id, limit],
+    ).fetchall()
+    return pd.DataFrame(
+        [
+            (
+                printable(number),
+                iid,
+                status,
+                format_money(due, cur),
+                format_money(remaining, cur),
+                int(attempts or 0),
+                utc_text(next_attempt) if status == "open" else "",
+                utc_text(created),
+                safe_link(url),
+            )
+            for iid, number, status, cur, due, remaining, attempts, next_attempt, created, url in rows
+        ],
+        columns=INVOICE_COLUMNS,
+    )
+
+
+ATTEMPT_COLUMNS = [
+    "When (UTC)",
+    "Invoice",
+    "Status",
+    "Amount",
+    "Failure code",
+    "Decline code",
+    "Outcome",
+    "Message",
+    "Charge id",
+]
+
+
+def customer_payment_attempts(
+    con: duckdb.DuckDBPyConnection, customer_id: str, limit: int = HISTORY_LIMIT
+) -> pd.DataFrame:
+    """The payment-attempt timeline of the customer's invoices, newest first."""
+    rows = con.execute(
+        """
+        WITH mine AS MATERIALIZED (SELECT id, number FROM invoices WHERE customer_id = ?),
+        attempts AS MATERIALIZED (
+            SELECT created, invoice_id, status, amount, currency, failure_code, decline_code, outcome_type,
+                   failure_message, id
+            FROM payment_attempts WHERE invoice_id IN (SELECT id FROM mine)
+        )
+        SELECT a.created, coalesce(m.number, a.invoice_id), a.status, a.amount, a.currency,
+               a.failure_code, a.decline_code, a.outcome_type, a.failure_message, a.id
+        FROM attempts a LEFT JOIN mine m ON m.id = a.invoice_id
+        ORDER BY a.created DESC, a.id LIMIT ?
+        """,
+        [customer_id, limit],
+    ).fetchall()
+    return pd.DataFrame(
+        [
+            (
+                utc_text(created),
+                printable(invoice),
+                status,
+                format_money(amount, cur),
+                printable(failure),
+                printable(decline),
+                printable(outcome),
+                printable(message),
+                charge,
+            )
+            for created, invoice, status, amount, cur, failure, decline, outcome, message, charge in rows
+        ],
+        columns=ATTEMPT_COLUMNS,
+    )
+
+
+# --- what a portal link depends on (console/links/context.py) ----------------------------
+
+
+def portal_contact(con: duckdb.DuckDBPyConnection, customer_id: str) -> tuple | None:
+    """(id, name, email, deleted, preferred_locales) of the customer, or None."""
+    return con.execute(
+        "SELECT id, name, email, deleted, preferred_locales FROM customers WHERE id = ?", [customer_id]
+    ).fetchone()
+
+
+def latest_invoice_in_dunning(con: duckdb.DuckDBPyConnection, customer_id: str) -> tuple | None:
+    """(number, amount_remaining, currency, hosted_invoice_url) of the customer's newest invoice
+    in dunning that has a hosted payment page, or None."""
+    return con.execute(
+        f"""
+        SELECT number, amount_remaining, currency, hosted_invoice_url
+        FROM ({invoices_in_dunning("customer_id = ?")})
+        WHERE hosted_invoice_url IS NOT NULL
+        ORDER BY created DESC, id LIMIT 1
+        """,  # noqa: S608 -- the rule's constant SQL
+        [customer_id],
+    ).fetchone()
+
+
+def subscription_plans(con: duckdb.DuckDBPyConnection, customer_id: str) -> list[tuple]:
+    """Per subscription, newest first: id, status, currency, cancel_at_period_end, item count, then
+    the first item's id, price id, price nickname, product name, unit amount, currency, interval
+    and interval count."""
+    return con.execute(
+        """
+        SELECT s.id, s.status, s.currency, s.cancel_at_period_end, count(si.id) AS items,
+               min(si.id), min(si.price_id), min(pr.nickname), min(prod.name), min(pr.unit_amount),
+               min(pr.currency), min(pr.recurring_interval), min(pr.recurring_interval_count)
+        FROM subscriptions s
+        LEFT JOIN subscription_items si ON si.subscription_id = s.id
+        LEFT JOIN prices pr ON pr.id = si.price_id
+        LEFT JOIN products prod ON prod.id = pr.product_id
+        WHERE s.customer_id = ?
+        GROUP BY s.id, s.status, s.currency, s.cancel_at_period_end, s.created
+        ORDER BY s.created DESC
+        """,
+        [customer_id],
+    ).fetchall()
+
+
+def recurring_prices(con: duckdb.DuckDBPyConnection) -> list[tuple]:
+    """Active recurring prices: id, nickname, product name, unit amount, currency, interval, count."""
+    return con.execute(
+        """
+        SELECT pr.id, pr.nickname, prod.name, pr.unit_amount, pr.currency, pr.recurring_interval,
+               pr.recurring_interval_count
+        FROM prices pr LEFT JOIN products prod ON prod.id = pr.product_id
+        WHERE coalesce(pr.active, TRUE) AND pr.recurring_interval IS NOT NULL
+        ORDER BY prod.name, pr.currency, pr.unit_amount
+        """
+    ).fetchall()
+
+
+# A local Stripe-compatible server (the sandbox) serves its hosted pages over plain http.
+_LOOPBACK_PREFIXES = ("http://127.0.0.1:", "http://127.0.0.1/", "http://localhost:", "http://localhost/")
+
+
+def safe_link(url: str | None) -> str | None:
+    """Only https (or loopback http) links are shown as links: a javascript: URL in the data stays dead."""
+    if not isinstance(url, str):
+        return None
+    return url if url.startswith(("https://", *_LOOPBACK_PREFIXES)) else None

@@ -1,0 +1,6 @@
+from tests.portal.conftest import (  # noqa: F401 (fixtures shared with the portal tests)
+    portal_sandbox,
+    portal_warehouse_file,
+    settings_with,
+    stripe_settings,
+)
