@@ -44,6 +44,10 @@ CHURN = {1: 0.03, 3: 0.07, 12: 0.12}
 DUNNING_EVERY = 30
 RECENT_EVERY = 20  # voluntary cancellations per period, by months per period
 
+# Beyond these sizes a generation takes hours and tens of GB: the command refuses them.
+MAX_CUSTOMERS = 1_000_000
+MAX_MONTHS = 120
+
 
 def local_amount(usd_cents: int, currency: str) -> int:
     """A price list in each currency, in that currency's minor units (JPY has none)."""

@@ -28,7 +28,7 @@ def number(
 ) -> Callable[[str], float]:
     """An argparse type: a finite number in [minimum, maximum] (or (minimum, maximum])."""
     kind = "a whole number" if integer else "a number"
-    low = f"above {minimum:g}" if above_minimum else f"from {minimum:g}"
+    low = f"above {_shown(minimum)}" if above_minimum else f"from {_shown(minimum)}"
 
     def parse(text: str) -> float:
         try:
@@ -37,10 +37,14 @@ def number(
             raise argparse.ArgumentTypeError(f"{text!r} is not {kind}") from None
         too_low = value <= minimum if above_minimum else value < minimum
         if not math.isfinite(value) or too_low or value > maximum:
-            raise argparse.ArgumentTypeError(f"{text!r} must be {kind} {low} to {maximum:g}")
+            raise argparse.ArgumentTypeError(f"{text!r} must be {kind} {low} to {_shown(maximum)}")
         return value
 
     return parse
+
+
+def _shown(bound: float) -> str:
+    return f"{int(bound):,}" if float(bound).is_integer() else f"{bound:g}"
 
 
 def directory(text: str) -> Path:
