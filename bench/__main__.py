@@ -10,6 +10,7 @@ test), and writes its results elsewhere (data/bench/results-small by default).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import dataclass, replace
 
@@ -129,4 +130,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    # Logs of the sandbox and the sync, accounts and warehouses: all private to the user.
+    os.umask(0o077)
     sys.exit(main())

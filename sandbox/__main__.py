@@ -195,4 +195,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    os.umask(0o077)  # whatever else the commands write (SQLite journals, logs) is private too
     raise SystemExit(main())
