@@ -10,11 +10,13 @@ test), and writes its results elsewhere (data/bench/results-small by default).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 from bench import account, backfill, incremental, results, synthetic_warehouse
+from sandbox.generate import MAX_CUSTOMERS
+from sync.command_line import BAD_INPUT, OneLineParser, directory, number
 
 NAMES = ("backfill", "incremental", "queries", "pages")
 
@@ -39,17 +41,17 @@ SMALL = Scale(300, 5_000, 0, 1000, 4, 50, None, 5, 1, 1)
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    parser = OneLineParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     # No `choices=`: Python 3.11's argparse rejects an empty list with nargs="*" and choices.
     parser.add_argument("which", nargs="*", metavar="|".join([*NAMES, "all"]), help="default: all")
     parser.add_argument("--small", action="store_true", help="small inputs, no latency: a smoke test")
-    parser.add_argument("--out", type=Path, help="where result files go (default bench/results)")
+    parser.add_argument("--out", type=directory, help="where result files go (default bench/results)")
     parser.add_argument(
-        "--cache", type=Path, default=synthetic_warehouse.CACHE, help="cached inputs and work files"
+        "--cache", type=directory, default=synthetic_warehouse.CACHE, help="cached inputs and work files"
     )
     parser.add_argument(
         "--account-customers",
-        type=int,
+        type=number(1, MAX_CUSTOMERS, integer=True),
         help="size of the sandbox account (default 100,000; 300 with --small)",
     )
     args = parser.parse_args(argv)
@@ -67,7 +69,12 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or (args.cache / "results-small" if args.small else results.RESULTS)
     which = set(NAMES) if not args.which or "all" in args.which else set(args.which)
     work = args.cache / ("work-small" if args.small else "work")
-    work.mkdir(parents=True, exist_ok=True)
+    try:
+        work.mkdir(parents=True, exist_ok=True)
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        print(f"python -m bench: cannot make {error.filename}: {error.strerror}", file=sys.stderr)
+        return BAD_INPUT
 
     if which & {"queries", "pages"}:
         big = synthetic_warehouse.cached_warehouse(scale.warehouse_customers, cache=args.cache)
@@ -123,4 +130,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    # Logs of the sandbox and the sync, accounts and warehouses: all private to the user.
+    os.umask(0o077)
     sys.exit(main())

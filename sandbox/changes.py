@@ -1,7 +1,12 @@
 """Changes to a running account at the current real time: new customers, renewals, failed
 and recovered payments, cancellations, profile and card updates, deletions. Each change
 updates the objects and records its events, as Stripe would, so an incremental sync has
-something to pick up."""
+something to pick up.
+
+A change set is seeded (same account, same seed: same changes) and spread over the last
+SPREAD_SECONDS rather than stamped in one second, and it always holds the edges a sync
+must get right: a customer deletion, a dunning retry, and a late delivery (an older
+`customer.updated` listed after a newer one of the same customer)."""
 
 from __future__ import annotations
 
@@ -25,6 +30,12 @@ KINDS = [
     ("deletion", 0.05),
 ]
 LIVE = ("active", "trialing", "past_due", "incomplete", "unpaid")
+# Within the sync's one-minute cursor overlap, and never before the account's newest
+# event: an object's events keep their order in time.
+SPREAD_SECONDS = 50
+# Last in every set large enough, the deletion last of all: nothing after it may pick
+# the customer it deletes (or the subscriptions it cancels) from the not yet saved account.
+EDGES = ("dunning_retry", "late_delivery", "deletion")
 
 
 class Session:
@@ -37,9 +48,11 @@ class Session:
         self.writer = AccountWriter(db)
         self.sink = EventSink(self.write_event, self.meta["event_sequence"])
         self.ledgers: dict[str, Ledger] = {}
+        self.events_written = 0  # not the sequence: a late delivery skips a number
 
     def write_event(self, eid: str, t: int, kind: str, body: bytes) -> None:
         self.writer.add("events", {"id": eid, "created": t, "type": kind}, body)
+        self.events_written += 1
 
     def body(self, resource: str, oid: str) -> dict[str, Any]:
         (raw,) = self.db.execute(f"SELECT body FROM {resource} WHERE id = ?", (oid,)).fetchone()  # noqa: S608
@@ -117,7 +130,7 @@ class Session:
             ledger.attempt(inv, t, None if rng.random() < 0.92 else weighted(rng, FIRST_DECLINES))
         return True
 
-    def renewal(self, t: int) -> bool:
+    def renewal(self, t: int, fails: bool | None = None) -> bool:
         sub_id = self.pick("SELECT id FROM subscriptions WHERE status = 'active' ORDER BY created, id")
         if sub_id is None:
             return False
@@ -125,17 +138,27 @@ class Session:
         sub = ledger.subscriptions[sub_id]
         inv = ledger.renew(sub, t)
         ledger.finalize(inv, t)
-        if self.rng.random() < 0.85:
+        if not (self.rng.random() >= 0.85 if fails is None else fails):
             ledger.attempt(inv, t, None)
         else:
             ledger.attempt(inv, t, weighted(self.rng, FIRST_DECLINES), t + RETRY_DAYS[0] * DAY)
         return True
 
+    def failed_renewal(self, t: int) -> bool:
+        """An invoice in dunning, for a retry to work on when the account has none open."""
+        return self.renewal(t - 1, fails=True)
+
     def dunning_retry(self, t: int) -> bool:
         in_id = self.pick("SELECT id FROM invoices WHERE status = 'open' ORDER BY created, id")
-        if in_id is None:
+        if in_id is not None:
+            ledger = self.ledger(self.body("invoices", in_id)["customer"])
+        elif self.failed_renewal(t):
+            ledger, in_id = next(
+                (ledger, i) for ledger in self.ledgers.values() for i, inv in ledger.invoices.items()
+                if inv["status"] == "open"
+            )  # fmt: skip
+        else:
             return False
-        ledger = self.ledger(self.body("invoices", in_id)["customer"])
         inv = ledger.invoices[in_id]
         if self.rng.random() < 0.4:
             ledger.attempt(inv, t, None)
@@ -175,27 +198,59 @@ class Session:
         cid = self.pick(
             f"SELECT id FROM customers WHERE deleted = 0 AND id NOT IN ({live}) ORDER BY created, id"  # noqa: S608
         )
+        if cid is None:  # everyone subscribes: one cancels at once, then leaves
+            cid = self.pick("SELECT id FROM customers WHERE deleted = 0 ORDER BY created, id")
+            if cid is None:
+                return False
+            ledger = self.ledger(cid)
+            for sub in list(ledger.subscriptions.values()):
+                if sub["status"] in LIVE:
+                    ledger.cancel(sub, t - 1, "cancellation_requested", at_period_end=False)
+        self.ledger(cid).delete_customer(t)
+        # Saved at once: later changes of this set pick customers with `deleted = 0`.
+        self.db.execute("UPDATE customers SET deleted = 1 WHERE id = ?", (cid,))
+        return True
+
+    def late_delivery(self, t: int) -> bool:
+        """Two profile updates of one customer whose older event is listed after the newer one
+        (a higher id, an older `created`), as Stripe may deliver them: the newer must win."""
+        cid = self.pick("SELECT id FROM customers WHERE deleted = 0 ORDER BY created, id")
         if cid is None:
             return False
-        self.ledger(cid).delete_customer(t)
+        ledger = self.ledger(cid)
+        write = self.sink.write
+        self.sink.write = lambda *event: None  # the older update's event is recorded below, late
+        try:
+            ledger.update_profile(t - 1)
+        finally:
+            self.sink.write = write
+        older = json.loads(json.dumps(ledger.customer))
+        ledger.update_profile(t)
+        self.sink.record(self.rng, older, "customer.updated", t - 1)
         return True
 
 
 def apply_changes(db: sqlite3.Connection, count: int, seed: int | None = None) -> dict[str, Any]:
-    """Apply `count` changes at the current time; answer how many of each kind and the events made."""
-    rng = random.Random(seed)
+    """Apply `count` changes up to now; answer how many of each kind and the events made.
+
+    Without a seed, the account's event sequence seeds them: still reproducible."""
+    meta = get_meta(db)
+    rng = random.Random(meta["event_sequence"] if seed is None else seed)
     session = Session(db, rng)
-    before = session.sink.sequence
     done: Counter[str] = Counter()
-    for _ in range(count):
-        t = int(time.time())
-        kind = weighted(rng, KINDS)
+    now = int(time.time())
+    (newest,) = db.execute("SELECT max(created) FROM events").fetchone()
+    start = min(now, max(now - SPREAD_SECONDS, (newest or 0) + 1))
+    edges = list(EDGES[-count:]) if count else []
+    plan = [weighted(rng, KINDS) for _ in range(count - len(edges))] + edges
+    for index, kind in enumerate(plan):
+        t = start + (now - start) * (index + 1) // count
         if not getattr(session, kind)(t):
             kind = "new_customer"
             session.new_customer(t)
         done[kind] += 1
     session.save()
-    return {"changes": dict(sorted(done.items())), "events": session.sink.sequence - before}
+    return {"changes": dict(sorted(done.items())), "events": session.events_written}
 
 
 def pay_invoice(db: sqlite3.Connection, invoice_id: str) -> bool:

@@ -22,7 +22,7 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DEMO = ROOT / "data" / "demo"
+DEMO = Path(os.environ.get("DEMO_DIR", ROOT / "data" / "demo"))
 ACCOUNT = DEMO / "account"
 SANDBOX_PORT = int(os.environ.get("DEMO_SANDBOX_PORT", "12111"))
 CONSOLE_PORT = int(os.environ.get("DEMO_CONSOLE_PORT", "8501"))
@@ -94,17 +94,21 @@ def wait_for(url: str, process: subprocess.Popen, what: str) -> None:
 
 
 def main() -> int:
-    DEMO.mkdir(parents=True, exist_ok=True)
+    os.umask(0o077)  # the demo's warehouse, account, users and outbox are private
+    DEMO.mkdir(mode=0o700, parents=True, exist_ok=True)
     env = demo_env()
     if not (ACCOUNT / "DONE").exists():
         print(f"Generating a demo account of {DEMO_CUSTOMERS} customers over 24 months...", flush=True)
         python("-m", "sandbox", "generate", "--customers", DEMO_CUSTOMERS, "--months", "24",
                "--seed", "42", "--out", str(ACCOUNT))  # fmt: skip
         (ACCOUNT / "DONE").touch()
+    # Keys go to children through the environment: a command line is visible to every
+    # user of the machine (ps, /proc/<pid>/cmdline).
     sandbox = subprocess.Popen(
         [sys.executable, "-m", "sandbox", "serve", "--data", str(ACCOUNT), "--port", str(SANDBOX_PORT),
-         "--in-place", "--restricted-key", f"{SYNC_KEY}=read", f"{PORTAL_KEY}=portal_write"],
+         "--in-place"],
         cwd=ROOT,
+        env={**os.environ, "SANDBOX_RESTRICTED_KEYS": f"{SYNC_KEY}=read,{PORTAL_KEY}=portal_write"},
     )  # fmt: skip
     try:
         wait_for(f"http://127.0.0.1:{SANDBOX_PORT}/v1/customers", sandbox, "sandbox API")

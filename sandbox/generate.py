@@ -8,6 +8,7 @@ same seed and `now` give the same bytes.
 
 from __future__ import annotations
 
+import os
 import random
 import sqlite3
 import time
@@ -43,6 +44,10 @@ ENTERPRISE = ("enterprise", "Enterprise", 49900, False)
 CHURN = {1: 0.03, 3: 0.07, 12: 0.12}
 DUNNING_EVERY = 30
 RECENT_EVERY = 20  # voluntary cancellations per period, by months per period
+
+# Beyond these sizes a generation takes hours and tens of GB: the command refuses them.
+MAX_CUSTOMERS = 1_000_000
+MAX_MONTHS = 120
 
 
 def local_amount(usd_cents: int, currency: str) -> int:
@@ -335,12 +340,16 @@ def generate_account(
 ) -> None:
     """Write the account to `out/account.sqlite` (replacing one that is there)."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out.mkdir(mode=0o700, parents=True, exist_ok=True)
     now = today_utc() if now is None else int(now)
     start = add_months(now, -months)
     target = out / ACCOUNT_FILE
     partial = out / (ACCOUNT_FILE + ".partial")
     partial.unlink(missing_ok=True)
+    # Made private before SQLite opens it (an empty file is an empty database to SQLite):
+    # the account is synthetic, but is served as customers' billing data; the file keeps
+    # the mode when renamed into place.
+    os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     db = sqlite3.connect(partial)
     # Pages large enough that an invoice's JSON sits in one page: lists read 100 rows fast.
     db.execute("PRAGMA page_size = 16384")

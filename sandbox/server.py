@@ -9,6 +9,7 @@ working copy (WAL) so the generated files stay as they were.
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
 import secrets
@@ -173,8 +174,11 @@ class Sandbox:
         if in_place:
             self.db_path = source
         else:
-            self.workdir = Path(tempfile.mkdtemp(prefix="sandbox-"))
+            self.workdir = Path(tempfile.mkdtemp(prefix="sandbox-"))  # 0700
             self.db_path = self.workdir / ACCOUNT_FILE
+            # 0600 before the copy (copyfile keeps the mode); SQLite gives its WAL and
+            # shared-memory files the mode of the database file.
+            os.close(os.open(self.db_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
             shutil.copyfile(source, self.db_path)
         writer = sqlite3.connect(self.db_path, check_same_thread=False)
         if not in_place:

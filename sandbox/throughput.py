@@ -9,16 +9,18 @@ again from the top when they reach the end. Prints pages/s and MB/s.
 
 from __future__ import annotations
 
-import argparse
 import http.client
 import json
 import re
+import sqlite3
+import sys
 import threading
 import time
 from pathlib import Path
 
 from sandbox.store import PREFIXES
 from sandbox.testing import running_sandbox
+from sync.command_line import BAD_INPUT, OneLineParser, directory, number
 
 
 def page_through(
@@ -74,15 +76,20 @@ def measure(data: Path, seconds: float, clients: int, resource: str) -> dict[str
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m sandbox.throughput", description=__doc__)
-    parser.add_argument("--data", type=Path, required=True)
-    parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--clients", type=int, default=2)
-    parser.add_argument("--resource", default="invoices")
-    args = parser.parse_args()
-    print(json.dumps(measure(args.data, args.seconds, args.clients, args.resource)))
+def main(argv: list[str] | None = None) -> int:
+    parser = OneLineParser(prog="python -m sandbox.throughput", description=__doc__)
+    parser.add_argument("--data", type=directory, required=True)
+    parser.add_argument("--seconds", type=number(0, 3600, above_minimum=True), default=5.0)
+    parser.add_argument("--clients", type=number(1, 64, integer=True), default=2)
+    parser.add_argument("--resource", choices=sorted(PREFIXES.values()), default="invoices")
+    args = parser.parse_args(argv)
+    try:
+        print(json.dumps(measure(args.data, args.seconds, args.clients, args.resource)))
+    except (FileNotFoundError, sqlite3.DatabaseError) as error:
+        print(f"python -m sandbox.throughput: argument --data: {error}", file=sys.stderr)
+        return BAD_INPUT
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -25,8 +25,8 @@ def complete_subscription(reader: StripeReader, sub: dict[str, Any]) -> dict[str
     return transform.with_items(sub, items)
 
 
-def backfill(reader: StripeReader, writer: Writer, workers: int, progress: Progress) -> set[str]:
-    """Load every object; returns the names of optional resources the server lacks."""
+def backfill(reader: StripeReader, writer: Writer, workers: int, progress: Progress) -> None:
+    """Load every object (optional lists the server lacks are skipped with a warning)."""
     lister = WindowedLister(reader, workers)
 
     def on_page(resource: Resource, objects: list[dict[str, Any]]) -> tuple[str, int, transform.Rows]:
@@ -38,4 +38,3 @@ def backfill(reader: StripeReader, writer: Writer, workers: int, progress: Progr
     for name, count, rows in lister.pages(RESOURCES, on_page):
         writer.add(rows)
         progress.advance(name, count)
-    return lister.missing()

@@ -33,8 +33,6 @@ class CursorExpired(Exception):
 @dataclass
 class EventsApplied:
     events: int  # events read
-    objects: int  # distinct objects changed
-    refetched: int  # objects re-fetched because their payload could not be used
     newest: int | None  # created of the newest event read
 
 
@@ -155,4 +153,4 @@ def apply_events(
     writer.deactivate("prices", gone["price"])
     for table, table_rows in rows.items():
         progress.advance(table, len(table_rows))
-    return EventsApplied(count, len(latest), len(refetch), newest)
+    return EventsApplied(count, newest)

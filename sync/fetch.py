@@ -203,7 +203,6 @@ class WindowedLister:
         self._pending = 0  # windows queued or being fetched
         self._lock = threading.Lock()
         self._windowable: dict[str, bool] = {}
-        self._missing: set[str] = set()
 
     def pages(
         self, resources: tuple[Resource, ...], on_page: Callable[[Resource, list[dict[str, Any]]], Any]
@@ -257,10 +256,6 @@ class WindowedLister:
                 except queue.Empty:
                     break
 
-    def missing(self) -> set[str]:
-        """Names of optional resources this server does not have."""
-        return set(self._missing)
-
     def _fetch(self, window: _Window, todo: queue.Queue) -> list[dict[str, Any]] | None:
         resource = window.resource
         split_at = self._split_point(window)
@@ -283,7 +278,6 @@ class WindowedLister:
             if not resource.optional or window.cursor:
                 raise
             log.warning("%s: endpoint %s not available on this server, skipped", resource.name, resource.path)
-            self._missing.add(resource.name)
             return None
         objects = page.get("data") or []
         if page.get("has_more") and objects:

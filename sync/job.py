@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import logging
+import math
+import os
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -13,7 +17,16 @@ from sync.backfill import backfill, newest_event
 from sync.events import CursorExpired, apply_events
 from sync.fetch import NotFound, StripeReader
 from sync.progress import Progress
-from sync.publish import RunMarker, Snapshot, Writer, exclusive
+from sync.publish import (
+    DamagedWarehouse,
+    RunMarker,
+    Snapshot,
+    Writer,
+    exclusive,
+    is_damage,
+    set_aside,
+    utc,
+)
 
 log = logging.getLogger("sync")
 
@@ -59,35 +72,77 @@ def run(
     """Sync the Stripe account into the warehouse at `db` (a full backfill the first time).
 
     Raises BadConfiguration, publish.Busy (another run holds the lock),
+    publish.DamagedWarehouse (the live file cannot be read; only a full run rebuilds it),
     fetch.KeyRefused (Stripe answered 401/403) or the error that stopped the run; every
-    run that got the lock is recorded in sync_runs, failed ones included.
+    run that got the lock is recorded in sync_runs, failed ones included (by the next
+    run that can write, when this one could not).
     """
     if not api_key:
         raise BadConfiguration("STRIPE_SYNC_API_KEY (or STRIPE_API_KEY) is not set")
     if workers < 1:
         raise BadConfiguration("--workers must be at least 1")
-    if rate is not None and rate <= 0:
+    if rate is not None and not (math.isfinite(rate) and rate > 0):
         raise BadConfiguration("--rate must be a positive number of requests per second")
-    db = Path(db)
+    # Lock and publish the file itself: a run started through a symlink must take the
+    # same lock as one started through the real path, and must not rename over the link.
+    db = Path(db).resolve()
     progress = progress or Progress()
+    # Every file a run makes is private, DuckDB's own included (its WAL and spill
+    # files are made and remade as it goes): the warehouse holds customers' details.
+    umask = os.umask(0o077)
+    try:
+        with exclusive(db):
+            return _locked_run(db, api_key, api_base, full, workers, rate, progress)
+    finally:
+        os.umask(umask)
+        progress.close()
+
+
+def _locked_run(
+    db: Path,
+    api_key: str,
+    api_base: str | None,
+    full: bool,
+    workers: int,
+    rate: float | None,
+    progress: Progress,
+) -> RunSummary:
     started = time.time()
-    with exclusive(db):
-        marker = RunMarker(db)
-        leftover = marker.leftover()
-        cursor = _live_state(db, CURSOR)
-        mode = "full" if full or cursor is None else "incremental"
-        marker.set(started, mode)
-        reader = StripeReader(api_key, api_base, rate or default_rate(api_key))
-        try:
-            summary = _run(db, reader, mode, cursor, leftover, started, workers, progress)
-        except BaseException as exc:
-            _record_failure(db, leftover, started, mode, reader.requests, exc)
-            marker.clear()
+    marker = RunMarker(db)
+    leftover = marker.leftover()
+    try:
+        cursor, recorded = _read_live(db, [run["started_at"] for run in leftover])
+    except DamagedWarehouse as damage:
+        if not full:
+            failed = {"started_at": started, "mode": "incremental", "status": "failed"}
+            marker.set([*leftover, {**failed, "finished_at": time.time(), "error": one_line(damage)}])
             raise
-        finally:
-            progress.close()
-        marker.clear()
-        return summary
+        _set_aside(damage)
+        cursor, recorded = None, set()
+    # A run killed after it published is already in sync_runs: only the others are news.
+    unrecorded = [run for run in leftover if utc(run["started_at"]) not in recorded]
+    mode = "full" if full or cursor is None else "incremental"
+    in_progress = {"started_at": started, "mode": mode}
+    marker.set([*unrecorded, in_progress])
+    reader = StripeReader(api_key, api_base, rate or default_rate(api_key))
+    try:
+        summary = _run(db, reader, mode, cursor, unrecorded, started, workers, progress)
+    except BaseException as exc:
+        stopped = isinstance(exc, KeyboardInterrupt)
+        failure = {
+            **in_progress,
+            "status": "interrupted" if stopped else "failed",
+            "finished_at": time.time(),
+            "requests": reader.requests,
+            "error": "stopped by a signal" if stopped else one_line(exc),
+        }
+        if not isinstance(exc, DamagedWarehouse) and _record_runs(db, [*unrecorded, failure]):
+            marker.clear()
+        else:
+            marker.set([*unrecorded, failure])  # for the next run that can write them
+        raise
+    marker.clear()
+    return summary
 
 
 def _run(
@@ -95,7 +150,7 @@ def _run(
     reader: StripeReader,
     mode: str,
     cursor: str | None,
-    leftover: dict | None,
+    unrecorded: list[dict[str, Any]],
     started: float,
     workers: int,
     progress: Progress,
@@ -120,7 +175,10 @@ def _run(
                 snapshot = Snapshot(db, fresh=True)
                 writer = Writer(snapshot)
         if mode == "full":
-            snapshot.carry_over_from_live()
+            try:
+                snapshot.carry_over_from_live()
+            except DamagedWarehouse as damage:
+                _set_aside(damage)
             # The cursor is taken before the first page: whatever changes while the
             # backfill runs is replayed by the next incremental run.
             try:
@@ -130,8 +188,8 @@ def _run(
                 log.warning("no Events API on this server: the next run will be a full backfill too")
             backfill(reader, writer, workers, progress)
         writer.finish()
-        if leftover:
-            _record_interrupted(snapshot, leftover)
+        for earlier in unrecorded:
+            _record(snapshot, earlier)
         finished = time.time()
         summary = RunSummary(mode, dict(writer.counts), events, reader.requests, finished - started)
         snapshot.record_run(
@@ -145,53 +203,74 @@ def _run(
         )
         snapshot.publish()
         return summary
-    except BaseException:
+    except BaseException as exc:
         snapshot.discard()
+        if mode == "incremental" and is_damage(exc):  # a block of the copied warehouse is corrupt
+            raise DamagedWarehouse(db, exc) from exc
         raise
 
 
-def _live_state(db: Path, name: str) -> str | None:
+def _read_live(db: Path, starts: list[float]) -> tuple[str | None, set[datetime]]:
+    """The live warehouse's events cursor, and which of the runs started at `starts` it records.
+
+    Raises DamagedWarehouse when the file cannot be read."""
     if not db.exists():
-        return None
-    con = duckdb.connect(str(db), read_only=True)
+        return None, set()
     try:
-        row = con.execute("SELECT value FROM sync_state WHERE name = ?", [name]).fetchone()
-    finally:
-        con.close()
-    return row[0] if row else None
+        con = duckdb.connect(str(db), read_only=True)
+        try:
+            row = con.execute("SELECT value FROM sync_state WHERE name = ?", [CURSOR]).fetchone()
+            found = con.execute(
+                "SELECT started_at FROM sync_runs WHERE started_at >= ?", [utc(min(starts, default=0))]
+            ).fetchall()
+        finally:
+            con.close()
+    except duckdb.Error as exc:
+        if is_damage(exc):
+            raise DamagedWarehouse(db, exc) from exc
+        raise
+    return (row[0] if row else None), {started_at for (started_at,) in found}
 
 
-def _record_interrupted(snapshot: Snapshot, leftover: dict) -> None:
-    snapshot.record_run(
-        started_at=leftover.get("started_at", 0),
-        mode=leftover.get("mode", "unknown"),
-        status="interrupted",
-        error="the process stopped before finishing (killed or crashed); nothing of it was published",
+def _set_aside(damage: DamagedWarehouse) -> None:
+    aside = set_aside(damage.db)
+    log.warning(
+        "the warehouse %s is damaged and cannot be read (%s); moved it to %s and rebuilding it "
+        "with a full backfill (its run history cannot be carried over)",
+        damage.db,
+        one_line(damage.__cause__ or damage),
+        aside,
     )
 
 
-def _record_failure(
-    db: Path, leftover: dict | None, started: float, mode: str, requests: int, exc: BaseException
-) -> None:
-    """Publish only the failed run's record (and a killed predecessor's) on the live state."""
-    stopped = isinstance(exc, KeyboardInterrupt)
-    reason = "stopped by a signal" if stopped else one_line(exc)
-    snapshot = Snapshot(db, fresh=False)
+def _record(snapshot: Snapshot, run: dict[str, Any]) -> None:
+    snapshot.record_run(
+        started_at=run.get("started_at", 0),
+        finished_at=run.get("finished_at"),
+        mode=run.get("mode", "unknown"),
+        status=run["status"],
+        requests=run.get("requests"),
+        error=run.get("error"),
+    )
+
+
+def _record_runs(db: Path, runs: list[dict[str, Any]]) -> bool:
+    """Publish the records of runs that failed or were killed on the live state; False if it
+    could not be written (no room left on the disk, say)."""
     try:
-        if leftover:
-            _record_interrupted(snapshot, leftover)
-        snapshot.record_run(
-            started_at=started,
-            finished_at=time.time(),
-            mode=mode,
-            status="interrupted" if stopped else "failed",
-            requests=requests,
-            error=reason,
-        )
+        snapshot = Snapshot(db, fresh=False)
+    except Exception as exc:
+        log.error("could not record the failed run yet (%s); the next run will", one_line(exc))
+        return False
+    try:
+        for run in runs:
+            _record(snapshot, run)
         snapshot.publish()
-    except Exception:
+    except Exception as exc:
         snapshot.discard()
-        log.exception("could not record the failed run")
+        log.error("could not record the failed run yet (%s); the next run will", one_line(exc))
+        return False
+    return True
 
 
 def one_line(exc: BaseException) -> str:

@@ -81,15 +81,55 @@ class Busy(Exception):
     """Another sync holds the warehouse lock."""
 
 
+class DamagedWarehouse(Exception):
+    """The live warehouse file cannot be read: only a full backfill can rebuild it."""
+
+    def __init__(self, db: Path, cause: BaseException) -> None:
+        self.db = db
+        super().__init__(
+            f"the warehouse {db} is damaged and cannot be read ({' '.join(str(cause).split())[:200]}); "
+            "run `python -m sync --full` to set it aside and rebuild it from Stripe"
+        )
+
+
+# What DuckDB says about a file that is not (or no longer) a whole DuckDB database:
+# a truncated file, an overwritten header, a block whose checksum does not match.
+_DAMAGE = ("not a valid DuckDB database file", "Could not read enough bytes", "Corrupt database file")
+
+
+def is_damage(exc: BaseException) -> bool:
+    return isinstance(exc, duckdb.Error) and any(sign in str(exc) for sign in _DAMAGE)
+
+
+def set_aside(db: Path) -> Path:
+    """Rename a damaged warehouse (and its WAL) to `<db>.damaged-<UTC time>`, kept for inspection."""
+    aside = _sibling(db, f".damaged-{datetime.now(UTC):%Y%m%dT%H%M%SZ}")
+    for path, target in ((_sibling(db, ".wal"), _sibling(aside, ".wal")), (db, aside)):
+        if path.exists():
+            os.replace(path, target)
+            target.chmod(0o600)
+    return aside
+
+
 def _sibling(db: Path, suffix: str) -> Path:
     return db.with_name(db.name + suffix)
 
 
+def _private_file(path: Path) -> int:
+    """Open (creating it 0600) a file of ours; one an earlier version made readable is closed up."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    os.fchmod(fd, 0o600)
+    return fd
+
+
 @contextmanager
 def exclusive(db: Path) -> Iterator[None]:
-    """Hold `<db>.lock` for the duration of a run; a second run fails at once."""
-    db.parent.mkdir(parents=True, exist_ok=True)
-    with _sibling(db, ".lock").open("a") as handle:
+    """Hold `<db>.lock` for the duration of a run; a second run fails at once.
+
+    `db` must be the resolved path: two runs that name one file through different
+    paths (a symlink) must take the same lock."""
+    db.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with os.fdopen(_private_file(_sibling(db, ".lock")), "r+") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -104,22 +144,38 @@ def utc(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC).replace(tzinfo=None)
 
 
+INTERRUPTED = "the process stopped before finishing (killed or crashed); nothing of it was published"
+
+
 class RunMarker:
-    """`<db>.running` exists while a run is in progress; one left behind means a killed run."""
+    """`<db>.running`: the runs not yet recorded in the live warehouse's sync_runs.
+
+    It holds the run in progress and any earlier run whose record never reached a
+    published file (killed, or failed without room or a readable warehouse to record
+    it in), so that a run killed after another killed one leaves both for the next run
+    to record. An entry without a status is a run that was in progress.
+    """
 
     def __init__(self, db: Path) -> None:
         self.path = _sibling(db, ".running")
 
-    def leftover(self) -> dict[str, Any] | None:
+    def leftover(self) -> list[dict[str, Any]]:
+        """The unrecorded runs, oldest first, each with its status (in progress: interrupted)."""
         try:
-            return json.loads(self.path.read_text())
+            found = json.loads(self.path.read_text())
         except FileNotFoundError:
-            return None
+            return []
         except ValueError:  # killed while writing the marker itself
-            return {"started_at": self.path.stat().st_mtime, "mode": "unknown"}
+            found = {"started_at": self.path.stat().st_mtime, "mode": "unknown"}
+        runs = found.get("runs", [found]) if isinstance(found, dict) else []
+        return [{"status": "interrupted", "error": INTERRUPTED, **run} for run in runs]
 
-    def set(self, started_at: float, mode: str) -> None:
-        self.path.write_text(json.dumps({"started_at": started_at, "mode": mode}))
+    def set(self, runs: list[dict[str, Any]]) -> None:
+        # Written whole then renamed: a kill mid-write must not lose the earlier entries.
+        partial = _sibling(self.path, ".partial")
+        with os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
+            out.write(json.dumps({"runs": runs}))
+        os.replace(partial, self.path)
 
     def clear(self) -> None:
         self.path.unlink(missing_ok=True)
@@ -131,16 +187,27 @@ class Snapshot:
     def __init__(self, db: Path, *, fresh: bool) -> None:
         self.live = db
         self.path = _sibling(db, ".next")
-        for stale in (self.path, _sibling(self.path, ".wal")):  # left by a killed run
-            stale.unlink(missing_ok=True)
-        if not fresh and db.exists():
-            shutil.copyfile(db, self.path)
-        # DuckDB would otherwise cache up to 80% of RAM: a run's memory must not grow
-        # with the account. Blocks beyond the limit go to the file or a temp directory.
-        limit = MEMORY_LIMIT["fresh" if fresh else "copy"]
-        self.con = duckdb.connect(str(self.path), config={"memory_limit": limit})
-        self.con.execute(SCHEMA.read_text())
-        self.arrow_schemas = self._arrow_schemas()
+        self._remove_files()  # left by a killed run
+        self.con: duckdb.DuckDBPyConnection | None = None
+        try:
+            # Created 0600 before any data goes in; copyfile keeps the mode of a file it overwrites.
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            if not fresh and db.exists():
+                shutil.copyfile(db, self.path)
+            else:
+                self.path.unlink()  # DuckDB refuses an empty file; it creates its own (umask 077)
+            # DuckDB would otherwise cache up to 80% of RAM: a run's memory must not grow
+            # with the account. Blocks beyond the limit go to the file or a temp directory.
+            limit = MEMORY_LIMIT["fresh" if fresh else "copy"]
+            self.con = duckdb.connect(str(self.path), config={"memory_limit": limit})
+            self.path.chmod(0o600)
+            self.con.execute(SCHEMA.read_text())
+            self.arrow_schemas = self._arrow_schemas()
+        except BaseException as exc:
+            self.discard()  # a disk that filled up during the copy must not keep a partial file
+            if not fresh and is_damage(exc):
+                raise DamagedWarehouse(db, exc) from exc
+            raise
 
     def _arrow_schemas(self) -> dict[str, pa.Schema]:
         columns = self.con.execute(
@@ -153,10 +220,6 @@ class Snapshot:
         return {table: pa.schema(f) for table, f in fields.items()}
 
     # --- state and history ------------------------------------------------------------
-
-    def state(self, name: str) -> str | None:
-        row = self.con.execute("SELECT value FROM sync_state WHERE name = ?", [name]).fetchone()
-        return row[0] if row else None
 
     def set_state(self, name: str, value: str) -> None:
         self.con.execute(
@@ -190,22 +253,38 @@ class Snapshot:
         )
 
     def carry_over_from_live(self) -> None:
-        """Into a fresh snapshot: the run history, and customers Stripe no longer lists."""
+        """Into a fresh snapshot: the run history, and customers Stripe no longer lists.
+
+        Raises DamagedWarehouse (nothing carried over) when the live file cannot be read."""
         if not self.live.exists():
             return
         quoted = str(self.live).replace("'", "''")
-        self.con.execute(f"ATTACH '{quoted}' AS live (READ_ONLY)")
         try:
+            self.con.execute(f"ATTACH '{quoted}' AS live (READ_ONLY)")
+        except duckdb.Error as exc:
+            if is_damage(exc):
+                raise DamagedWarehouse(self.live, exc) from exc
+            raise
+        try:
+            self.con.execute("BEGIN")
             self.con.execute("INSERT INTO sync_runs SELECT * FROM live.sync_runs")
             self.con.execute(
                 "INSERT OR IGNORE INTO customers BY NAME SELECT * FROM live.customers WHERE deleted"
             )
+            self.con.execute("COMMIT")
+        except duckdb.Error as exc:
+            self.con.execute("ROLLBACK")
+            if is_damage(exc):
+                raise DamagedWarehouse(self.live, exc) from exc
+            raise
         finally:
             self.con.execute("DETACH live")
 
     # --- publication ----------------------------------------------------------------
 
     def publish(self) -> None:
+        """Rename the finished snapshot over the live file (the path the run resolved:
+        a symlink to the warehouse stays a symlink)."""
         self.con.execute("CHECKPOINT")
         self.con.close()
         with self.path.open("rb") as handle:
@@ -218,9 +297,16 @@ class Snapshot:
             os.close(directory)
 
     def discard(self) -> None:
-        self.con.close()
+        try:
+            if self.con is not None:
+                self.con.close()  # may fail again after a write error (a full disk)
+        finally:
+            self._remove_files()
+
+    def _remove_files(self) -> None:
         for path in (self.path, _sibling(self.path, ".wal")):
             path.unlink(missing_ok=True)
+        shutil.rmtree(_sibling(self.path, ".tmp"), ignore_errors=True)  # DuckDB's spill directory
 
 
 class Writer:

@@ -1,0 +1,189 @@
+"""Bad command-line input, for every command an operator runs: one line, the right exit code.
+
+Each row of COMMAND_LINES runs the command as a subprocess, exactly as typed in a shell,
+and expects: the exit code (2 bad input, 1 runtime failure), exactly one line on
+stderr naming the problem (every word of `words` in it), no traceback.
+
+To cover another command (`python -m console.users`, `python -m console.report`), add
+rows: `argv` after `python -m`; `{placeholders}` are filled in by `fill` below.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NamedTuple
+
+import pytest
+
+from tests.conftest import ROOT
+
+
+class CommandLine(NamedTuple):
+    argv: tuple[str, ...]  # after `python -m`
+    exit_code: int
+    words: tuple[str, ...]  # all must appear in the one line on stderr
+
+
+def line(argv: str, exit_code: int, *words: str) -> CommandLine:
+    """A row: `argv` split on spaces; `''` stands for an empty argument."""
+    return CommandLine(tuple("" if a == "''" else a for a in argv.split(" ")), exit_code, words)
+
+
+BAD_INPUT, FAILURE = 2, 1
+SYNC_LINES = [
+    line("sync --rate nan", BAD_INPUT, "--rate", "nan"),
+    line("sync --rate inf", BAD_INPUT, "--rate", "inf"),
+    line("sync --rate -1", BAD_INPUT, "--rate", "-1"),
+    line("sync --rate 0", BAD_INPUT, "--rate"),
+    line("sync --rate 1e400", BAD_INPUT, "--rate"),
+    line("sync --rate fast", BAD_INPUT, "--rate", "fast"),
+    line("sync --rate", BAD_INPUT, "--rate", "expected one argument"),
+    line("sync --workers 0", BAD_INPUT, "--workers"),
+    line("sync --workers -3", BAD_INPUT, "--workers"),
+    line("sync --workers 1000000", BAD_INPUT, "--workers", "64"),
+    line("sync --workers 2.5", BAD_INPUT, "--workers", "whole number"),
+    line("sync --workers nan", BAD_INPUT, "--workers"),
+    line("sync --every ''", BAD_INPUT, "--every"),
+    line("sync --every -5m", BAD_INPUT, "--every"),
+    line("sync --every nan", BAD_INPUT, "--every"),
+    line("sync --every inf", BAD_INPUT, "--every"),
+    line("sync --every 99999999999999999999d", BAD_INPUT, "--every", "30d"),
+    line("sync --db ''", BAD_INPUT, "--db", "empty"),
+    line("sync --db {dir}", BAD_INPUT, "--db", "is a directory"),
+    line("sync --db {file}/billing.duckdb", BAD_INPUT, "--db", "is a file"),
+    line("sync --full=yes", BAD_INPUT, "--full"),
+    line("sync --no-such-option", BAD_INPUT, "unrecognized arguments", "--no-such-option"),
+    line("sync extra", BAD_INPUT, "unrecognized arguments", "extra"),
+    line("sync --db {file}", FAILURE, "is damaged", "run `python -m sync --full`"),  # not a DuckDB file
+]
+SANDBOX_LINES = [
+    line("sandbox", BAD_INPUT, "command"),
+    line("sandbox teleport", BAD_INPUT, "invalid choice", "teleport"),
+    line("sandbox generate --out {dir}/account", BAD_INPUT, "--customers", "required"),
+    line("sandbox generate --customers 0 --out {dir}/a", BAD_INPUT, "--customers"),
+    line("sandbox generate --customers -5 --out {dir}/a", BAD_INPUT, "--customers"),
+    line("sandbox generate --customers nan --out {dir}/a", BAD_INPUT, "--customers", "nan"),
+    line("sandbox generate --customers 1e12 --out {dir}/a", BAD_INPUT, "--customers"),
+    line("sandbox generate --customers 99999999999 --out {dir}/a", BAD_INPUT, "--customers", "1,000,000"),
+    line("sandbox generate --customers 5 --months 0 --out {dir}/a", BAD_INPUT, "--months"),
+    line("sandbox generate --customers 5 --months 100000 --out {dir}/a", BAD_INPUT, "--months"),
+    line("sandbox generate --customers 5 --seed x --out {dir}/a", BAD_INPUT, "--seed"),
+    line("sandbox generate --customers 5 --now yesterday --out {dir}/a", BAD_INPUT, "--now"),
+    line("sandbox generate --customers 5 --now 1066-10-14 --out {dir}/a", BAD_INPUT, "--now"),
+    line("sandbox generate --customers 5 --now 9999-12-31 --out {dir}/a", BAD_INPUT, "--now"),
+    line("sandbox generate --customers 5 --out ''", BAD_INPUT, "--out", "empty"),
+    line("sandbox generate --customers 5 --out {file}", BAD_INPUT, "--out", "is a file"),
+    line("sandbox generate --customers 5 --out {file}/account", BAD_INPUT, "--out", "Not a directory"),
+    line("sandbox generate --customers 5 --out /proc/no-such/account", BAD_INPUT, "--out", "/proc/no-such"),
+    line("sandbox serve", BAD_INPUT, "--data", "required"),
+    line("sandbox serve --data {missing}", BAD_INPUT, "--data", "no account"),
+    line("sandbox serve --data {file}", BAD_INPUT, "--data", "is a file"),
+    line("sandbox serve --data {not_an_account}", BAD_INPUT, "--data", "not a database"),
+    line("sandbox serve --data {account} --port 99999", BAD_INPUT, "--port", "99999"),
+    line("sandbox serve --data {account} --port -1", BAD_INPUT, "--port"),
+    line("sandbox serve --data {account} --port http", BAD_INPUT, "--port"),
+    line("sandbox serve --data {account} --port {busy_port}", FAILURE, "cannot serve", "{busy_port}"),
+    line("sandbox serve --data {account} --latency-ms -5", BAD_INPUT, "--latency-ms", "-5"),
+    line("sandbox serve --data {account} --latency-ms nan", BAD_INPUT, "--latency-ms"),
+    line("sandbox serve --data {account} --latency-ms 1e9", BAD_INPUT, "--latency-ms"),
+    line("sandbox serve --data {account} --rate-limit -1", BAD_INPUT, "--rate-limit", "-1"),
+    line("sandbox serve --data {account} --rate-limit inf", BAD_INPUT, "--rate-limit"),
+    line("sandbox serve --data {account} --error-rate 1.5", BAD_INPUT, "--error-rate"),
+    line("sandbox serve --data {account} --drop-rate nan", BAD_INPUT, "--drop-rate"),
+    line("sandbox serve --data {account} --truncate-rate -0.1", BAD_INPUT, "--truncate-rate"),
+    line("sandbox serve --data {account} --fault-seed 1.5", BAD_INPUT, "--fault-seed"),
+    line("sandbox serve --data {account} --portal-ttl -1", BAD_INPUT, "--portal-ttl"),
+    line("sandbox serve --data {account} --portal-ttl 1e99", BAD_INPUT, "--portal-ttl"),
+    line("sandbox serve --data {account} --api-key ''", BAD_INPUT, "--api-key"),
+    line("sandbox serve --data {account} --api-key pk_live_x", BAD_INPUT, "--api-key"),
+    line("sandbox serve --data {account} --restricted-key rk_test_a=admin", BAD_INPUT, "--restricted-key"),
+    line("sandbox serve --data {account} --restricted-key ''", BAD_INPUT, "--restricted-key"),
+    line("sandbox change", BAD_INPUT, "--url", "required"),
+    line("sandbox change --url ''", BAD_INPUT, "--url"),
+    line("sandbox change --url 127.0.0.1:12111", BAD_INPUT, "--url"),
+    line("sandbox change --url http://[::1", BAD_INPUT, "--url"),
+    line("sandbox change --url http://127.0.0.1:port", BAD_INPUT, "--url"),
+    line("sandbox change --url http://127.0.0.1:9 --count 0", BAD_INPUT, "--count"),
+    line("sandbox change --url http://127.0.0.1:9 --count 1e9", BAD_INPUT, "--count"),
+    line("sandbox change --url http://127.0.0.1:9 --seed nan", BAD_INPUT, "--seed"),
+    line("sandbox change --url http://127.0.0.1:9", FAILURE, "could not reach", "127.0.0.1:9"),
+    line("sandbox.throughput --data {missing}", BAD_INPUT, "--data", "no account"),
+    line("sandbox.throughput --data {account} --seconds 0", BAD_INPUT, "--seconds"),
+    line("sandbox.throughput --data {account} --seconds inf", BAD_INPUT, "--seconds"),
+    line("sandbox.throughput --data {account} --clients 0", BAD_INPUT, "--clients"),
+    line("sandbox.throughput --data {account} --resource refunds", BAD_INPUT, "--resource", "refunds"),
+]
+BENCH_LINES = [
+    line("bench teleport", BAD_INPUT, "unknown benchmark", "teleport"),
+    line("bench --account-customers 0", BAD_INPUT, "--account-customers"),
+    line("bench --account-customers -1", BAD_INPUT, "--account-customers"),
+    line("bench --account-customers lots", BAD_INPUT, "--account-customers"),
+    line("bench --account-customers 1e99", BAD_INPUT, "--account-customers"),
+    line("bench --out {file}", BAD_INPUT, "--out", "is a file"),
+    line("bench --out ''", BAD_INPUT, "--out", "empty"),
+    line("bench --cache {file}", BAD_INPUT, "--cache", "is a file"),
+    line("bench --cache {file}/cache --small backfill", BAD_INPUT, "Not a directory"),
+]
+COMMAND_LINES = SYNC_LINES + SANDBOX_LINES + BENCH_LINES
+
+
+@pytest.fixture(scope="module")
+def busy_port() -> Iterator[int]:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        yield taken.getsockname()[1]
+
+
+@pytest.fixture
+def fill(tmp_path: Path, sandbox_account: Path, busy_port: int) -> dict[str, str]:
+    (tmp_path / "a-file").write_text("not a folder\n")
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "not-an-account").mkdir()
+    (tmp_path / "not-an-account" / "account.sqlite").write_text("not SQLite\n")
+    return {
+        "file": str(tmp_path / "a-file"),
+        "dir": str(tmp_path / "folder"),
+        "missing": str(tmp_path / "no-such-folder"),
+        "not_an_account": str(tmp_path / "not-an-account"),
+        "account": str(sandbox_account),
+        "busy_port": str(busy_port),
+    }
+
+
+def command_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "BILLING_", "SANDBOX_"))}
+    # A key, and a Stripe address on loopback where nothing listens: only the input is wrong.
+    env.update(
+        CONSOLE_SECRETS_FILE=str(tmp_path / "no-secrets.toml"),
+        STRIPE_API_KEY="sk_test_command_line",
+        STRIPE_API_BASE="http://127.0.0.1:9",
+    )
+    return env
+
+
+@pytest.mark.parametrize("case", COMMAND_LINES, ids=lambda case: " ".join(case.argv) or "''")
+def test_bad_input_gets_one_line_and_its_exit_code(
+    case: CommandLine, fill: dict[str, str], tmp_path: Path
+) -> None:
+    argv = [arg.format(**fill) for arg in case.argv]
+    done = subprocess.run(
+        [sys.executable, "-m", *argv],
+        cwd=ROOT,
+        env=command_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    lines = done.stderr.strip().splitlines()
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.returncode == case.exit_code, done.stderr
+    assert len(lines) == 1, done.stderr
+    for word in case.words:
+        assert word.format(**fill) in lines[0], lines[0]
+    assert not done.stdout.strip(), done.stdout
