@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -9,16 +10,21 @@ from pathlib import Path
 
 import duckdb
 
+from sync import transform
 from sync.backfill import backfill, newest_event
-from sync.events import CursorExpired, apply_events
+from sync.events import CursorExpired, apply_events, recent_payment_methods
 from sync.fetch import NotFound, StripeReader
 from sync.progress import Progress
-from sync.publish import RunMarker, Snapshot, Writer, exclusive
+from sync.publish import SCHEMA, RunMarker, Snapshot, Writer, exclusive
 
 log = logging.getLogger("sync")
 
 CURSOR = "events_cursor"  # created (unix seconds) of the newest event applied, or "none"
 NO_EVENTS = "none"  # the account had no events when the backfill started
+# Digest of sync/schema.sql the warehouse was backfilled with: incremental runs only
+# update rows, so a warehouse built with another schema gets a full backfill instead
+# of new columns that stay empty.
+SCHEMA_DIGEST = "schema_digest"
 
 
 class BadConfiguration(Exception):
@@ -75,6 +81,9 @@ def run(
         marker = RunMarker(db)
         leftover = marker.leftover()
         cursor = _live_state(db, CURSOR)
+        if cursor is not None and _live_state(db, SCHEMA_DIGEST) != schema_digest():
+            log.warning("the warehouse schema changed: running a full backfill")
+            cursor = None
         mode = "full" if full or cursor is None else "incremental"
         marker.set(started, mode)
         reader = StripeReader(api_key, api_base, rate or default_rate(api_key))
@@ -129,6 +138,8 @@ def _run(
             except NotFound:
                 log.warning("no Events API on this server: the next run will be a full backfill too")
             backfill(reader, writer, workers, progress)
+            writer.add(transform.rows(recent_payment_methods(reader, workers)))
+            snapshot.set_state(SCHEMA_DIGEST, schema_digest())
         writer.finish()
         if leftover:
             _record_interrupted(snapshot, leftover)
@@ -148,6 +159,10 @@ def _run(
     except BaseException:
         snapshot.discard()
         raise
+
+
+def schema_digest() -> str:
+    return hashlib.sha256(SCHEMA.read_bytes()).hexdigest()[:16]
 
 
 def _live_state(db: Path, name: str) -> str | None:
