@@ -202,9 +202,13 @@ class Session:
         self.ledger(cid).update_card(t)
         return True
 
-    def method_of(self, pm_id: str) -> tuple[Ledger, dict[str, Any]]:
+    def method_of(self, pm_id: str | None) -> tuple[Ledger, dict[str, Any]] | None:
+        """The ledger and method of an attached method; None once detached (in this session too)."""
+        if pm_id is None:
+            return None
         ledger = self.ledger(self.body("payment_methods", pm_id)["customer"])
-        return ledger, ledger.payment_methods[pm_id]
+        pm = ledger.payment_methods[pm_id]
+        return None if pm["customer"] is None else (ledger, pm)
 
     def method_attach(self, t: int) -> bool:
         cid = self.pick("SELECT id FROM customers WHERE deleted = 0 ORDER BY created, id")
@@ -215,10 +219,10 @@ class Session:
         return True
 
     def method_update(self, t: int, automatic: bool = False) -> bool:
-        pm_id = self.pick(ATTACHED_CARDS)
-        if pm_id is None:
+        found = self.method_of(self.pick(ATTACHED_CARDS))
+        if found is None:
             return False
-        ledger, pm = self.method_of(pm_id)
+        ledger, pm = found
         ledger.auto_update(pm, t, automatic)
         return True
 
@@ -226,18 +230,18 @@ class Session:
         return self.method_update(t, automatic=True)
 
     def method_detach(self, t: int) -> bool:
-        pm_id = self.pick(SPARE_METHODS)
-        if pm_id is None:
+        found = self.method_of(self.pick(SPARE_METHODS))
+        if found is None:
             return False
-        ledger, pm = self.method_of(pm_id)
+        ledger, pm = found
         ledger.detach(pm, t)
         return True
 
     def default_change(self, t: int) -> bool:
-        pm_id = self.pick(SPARE_METHODS)
-        if pm_id is None:
+        found = self.method_of(self.pick(SPARE_METHODS))
+        if found is None:
             return False
-        ledger, pm = self.method_of(pm_id)
+        ledger, pm = found
         ledger.set_default(pm, t)
         return True
 

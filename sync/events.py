@@ -162,6 +162,18 @@ def _current_objects(
     return objects, gone, len(refetch)
 
 
+def _missing_defaults(
+    reader: StripeReader, writer: Writer, objects: list[dict[str, Any]], workers: int
+) -> list[dict[str, Any]]:
+    """Default payment methods that changed customers and subscriptions name and the
+    warehouse lacks: making an attached method the default emits only customer.updated."""
+    named = {pm for obj in objects for pm in transform.default_payment_method_ids(obj)}
+    named -= {obj["id"] for obj in objects if obj.get("object") == "payment_method"}
+    named -= writer.known_payment_methods(named)
+    paths = [f"{BY_OBJECT['payment_method'].path}/{pm}" for pm in sorted(named)]
+    return [obj for _, obj in reader.get_many(paths, workers) if obj is not None]
+
+
 def recent_payment_methods(reader: StripeReader, workers: int) -> list[dict[str, Any]]:
     """For a backfill: the payment methods events of the last 30 days touched.
 
@@ -189,6 +201,7 @@ def apply_events(
     latest = newest_per_object(streams)
     objects, gone, refetched = _current_objects(reader, latest, workers)
     objects += _missing_links(reader, writer, objects, workers)
+    objects += _missing_defaults(reader, writer, objects, workers)
     rows = transform.rows(objects)
     writer.add(rows)
     writer.mark_customers_deleted(gone["customer"])

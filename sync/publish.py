@@ -342,6 +342,17 @@ class Writer:
             self.con.unregister("intents")
         return {row[0] for row in found}
 
+    def known_payment_methods(self, ids: set[str]) -> set[str]:
+        """Those of `ids` the warehouse already holds."""
+        if not ids:
+            return set()
+        self.con.register("wanted", pa.table({"id": pa.array(sorted(ids), pa.string())}))
+        try:
+            found = self.con.execute("SELECT id FROM payment_methods WHERE id IN (FROM wanted)").fetchall()
+        finally:
+            self.con.unregister("wanted")
+        return {row[0] for row in found}
+
     # --- derived rows -----------------------------------------------------------------
 
     def finish(self) -> None:

@@ -226,10 +226,22 @@ def payment_method(obj: Obj) -> Obj:
     }
 
 
+def _defaults(obj: Obj) -> tuple[Any, ...]:
+    """A customer's or subscription's default payment method: an id, an expanded object or None."""
+    if obj.get("object") == "customer":
+        return (_get(obj, "invoice_settings", "default_payment_method"),)
+    if obj.get("object") == "subscription":
+        return (obj.get("default_payment_method"),)
+    return ()
+
+
 def default_payment_methods(obj: Obj) -> list[Obj]:
     """Payment methods expanded in place of their id on a customer or subscription."""
-    found = (_get(obj, "invoice_settings", "default_payment_method"), obj.get("default_payment_method"))
-    return [payment_method(pm) for pm in found if isinstance(pm, dict) and pm.get("id")]
+    return [payment_method(pm) for pm in _defaults(obj) if isinstance(pm, dict) and pm.get("id")]
+
+
+def default_payment_method_ids(obj: Obj) -> set[str]:
+    return {ref(pm) for pm in _defaults(obj) if pm}
 
 
 def charge(obj: Obj) -> Obj:
