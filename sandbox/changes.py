@@ -10,6 +10,7 @@ import random
 import sqlite3
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from sandbox.billing import (
@@ -202,13 +203,17 @@ class Session:
         self.ledger(cid).update_card(t)
         return True
 
-    def method_of(self, pm_id: str | None) -> tuple[Ledger, dict[str, Any]] | None:
-        """The ledger and method of an attached method; None once detached (in this session too)."""
+    def change_method(self, sql: str, change: Callable[[Ledger, dict[str, Any]], None]) -> bool:
+        """Apply `change` to a method `sql` picks, unless none is left attached (in this session too)."""
+        pm_id = self.pick(sql)
         if pm_id is None:
-            return None
+            return False
         ledger = self.ledger(self.body("payment_methods", pm_id)["customer"])
         pm = ledger.payment_methods[pm_id]
-        return None if pm["customer"] is None else (ledger, pm)
+        if pm["customer"] is None:
+            return False
+        change(ledger, pm)
+        return True
 
     def method_attach(self, t: int) -> bool:
         cid = self.pick("SELECT id FROM customers WHERE deleted = 0 ORDER BY created, id")
@@ -219,31 +224,16 @@ class Session:
         return True
 
     def method_update(self, t: int, automatic: bool = False) -> bool:
-        found = self.method_of(self.pick(ATTACHED_CARDS))
-        if found is None:
-            return False
-        ledger, pm = found
-        ledger.auto_update(pm, t, automatic)
-        return True
+        return self.change_method(ATTACHED_CARDS, lambda ledger, pm: ledger.auto_update(pm, t, automatic))
 
     def method_auto_update(self, t: int) -> bool:
         return self.method_update(t, automatic=True)
 
     def method_detach(self, t: int) -> bool:
-        found = self.method_of(self.pick(SPARE_METHODS))
-        if found is None:
-            return False
-        ledger, pm = found
-        ledger.detach(pm, t)
-        return True
+        return self.change_method(SPARE_METHODS, lambda ledger, pm: ledger.detach(pm, t))
 
     def default_change(self, t: int) -> bool:
-        found = self.method_of(self.pick(SPARE_METHODS))
-        if found is None:
-            return False
-        ledger, pm = found
-        ledger.set_default(pm, t)
-        return True
+        return self.change_method(SPARE_METHODS, lambda ledger, pm: ledger.set_default(pm, t))
 
     def deletion(self, t: int) -> bool:
         live = f"SELECT customer FROM subscriptions WHERE status IN {LIVE}"  # noqa: S608 - constant
