@@ -29,13 +29,17 @@ RETRY_SUCCESS = {
     "card_velocity_exceeded": 0.35,
     "expired_card": 0.0,
 }
+# The bank's reasons for a first decline. `expired_card` is not drawn: it comes from a card
+# that has actually expired (Ledger.expired_card_decline), so the two always agree.
 FIRST_DECLINES = [
     ("insufficient_funds", 0.4),
     ("generic_decline", 0.25),
     ("do_not_honor", 0.12),
-    ("expired_card", 0.18),
     ("card_velocity_exceeded", 0.05),
 ]
+# Share of expired cards the card networks' updater has a new expiry for (Stripe then
+# updates the method itself: payment_method.automatically_updated).
+UPDATER_HIT_RATE = 0.6
 FEEDBACK = ["too_expensive", "missing_features", "switched_service", "unused", "other", None, None]
 
 
@@ -58,7 +62,15 @@ class EventSink:
         self.write = write
         self.sequence = sequence
 
-    def record(self, rng: random.Random, obj: dict[str, Any], event_type: str, t: int) -> None:
+    def record(
+        self,
+        rng: random.Random,
+        obj: dict[str, Any],
+        event_type: str,
+        t: int,
+        previous: dict[str, Any] | None = None,
+    ) -> None:
+        """`previous`: the changed attributes' former values (Stripe's previous_attributes)."""
         self.sequence += 1
         eid = shapes.event_id(rng, self.sequence)
         body = b"".join(
@@ -71,6 +83,7 @@ class EventSink:
                 str(t).encode(),
                 b',"data":{"object":',
                 dump(obj),
+                b',"previous_attributes":' + dump(previous) if previous else b"",
                 b'},"livemode":false,"pending_webhooks":0,"request":{"id":null,"idempotency_key":null},"type":"',
                 event_type.encode(),
                 b'"}',
@@ -87,7 +100,7 @@ class Ledger:
     sink: EventSink
     window: tuple[int, int]  # events are recorded for changes inside [start, end]
     customer: dict[str, Any]
-    card: dict[str, Any]
+    card: dict[str, Any]  # the default payment method: what invoices charge
     subscriptions: dict[str, dict[str, Any]] = field(default_factory=dict)
     invoices: dict[str, dict[str, Any]] = field(default_factory=dict)
     payment_intents: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -96,14 +109,21 @@ class Ledger:
     # Times of future profile edits (email or name); applied in time order before any
     # other change to the customer, so its events stay in the order things happened.
     profile_edits: list[int] = field(default_factory=list)
+    # Every payment method of the customer, attached or detached, by id.
+    payment_methods: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.payment_methods.setdefault(self.card["id"], self.card)
 
     def advance(self, t: int) -> None:
         while self.profile_edits and self.profile_edits[0] <= t:
             self.update_profile(self.profile_edits.pop(0))
 
-    def emit(self, obj: dict[str, Any], event_type: str, t: int) -> None:
+    def emit(
+        self, obj: dict[str, Any], event_type: str, t: int, previous: dict[str, Any] | None = None
+    ) -> None:
         if self.window[0] <= t <= self.window[1]:
-            self.sink.record(self.rng, obj, event_type, t)
+            self.sink.record(self.rng, obj, event_type, t, previous)
 
     # customers
 
@@ -120,9 +140,15 @@ class Ledger:
             shapes.random_id(rng, "", 8).upper(),
             country,
         )
-        card = new_card(rng, t)
-        cust["invoice_settings"]["default_payment_method"] = card["id"]
-        return cust, card
+        pm = new_payment_method(rng, t, cust)
+        cust["invoice_settings"]["default_payment_method"] = pm["id"]
+        return cust, pm
+
+    def sign_up(self, t: int) -> None:
+        """The events of a new customer: created, then the payment methods they gave."""
+        self.emit(self.customer, "customer.created", t)
+        for pm in self.payment_methods.values():
+            self.emit(pm, "payment_method.attached", t)
 
     def update_profile(self, t: int) -> None:
         cust = self.customer
@@ -135,10 +161,60 @@ class Ledger:
         self.emit(cust, "customer.updated", t)
 
     def update_card(self, t: int) -> None:
+        """The customer gives a new card and makes it the default; most remove the old one."""
         self.advance(t)
-        self.card = new_card(self.rng, t)
-        self.customer["invoice_settings"]["default_payment_method"] = self.card["id"]
+        old = self.card
+        self.set_default(self.attach(new_payment_method(self.rng, t, self.customer), t), t)
+        if self.rng.random() < 0.6:
+            self.detach(old, t)
+
+    def attach(self, pm: dict[str, Any], t: int) -> dict[str, Any]:
+        pm["customer"] = self.customer["id"]
+        self.payment_methods[pm["id"]] = pm
+        self.emit(pm, "payment_method.attached", t)
+        return pm
+
+    def set_default(self, pm: dict[str, Any], t: int) -> None:
+        """`pm` becomes what invoices charge, for the customer and for the subscriptions
+        that named their own default (as the portal's payment method update does)."""
+        self.card = pm
+        self.customer["invoice_settings"]["default_payment_method"] = pm["id"]
         self.emit(self.customer, "customer.updated", t)
+        for sub in self.subscriptions.values():
+            if sub["default_payment_method"] not in (None, pm["id"]) and sub["status"] != "canceled":
+                sub["default_payment_method"] = pm["id"]
+                self.emit(sub, "customer.subscription.updated", t)
+
+    def detach(self, pm: dict[str, Any], t: int) -> None:
+        """Stripe clears `customer` and names the former one in the event only."""
+        previous = {"customer": pm["customer"]}
+        pm["customer"] = None
+        self.emit(pm, "payment_method.detached", t, previous)
+
+    def auto_update(self, pm: dict[str, Any], t: int, automatic: bool = True) -> None:
+        """A card's new expiry, same method: from the card networks' updater (sometimes
+        with a new number too), or typed in by the customer (`automatic` False)."""
+        card = pm["card"]
+        previous = {"card": {"exp_month": card["exp_month"], "exp_year": card["exp_year"]}}
+        card["exp_month"] = self.rng.randint(1, 12)
+        card["exp_year"] = datetime.fromtimestamp(t, UTC).year + self.rng.randint(2, 4)
+        if automatic and self.rng.random() < 0.3:
+            previous["card"]["last4"] = card["last4"]
+            card["last4"] = f"{self.rng.randint(0, 9999):04d}"
+            if card["wallet"] is not None:
+                card["wallet"]["dynamic_last4"] = card["last4"]
+        kind = "payment_method.automatically_updated" if automatic else "payment_method.updated"
+        self.emit(pm, kind, t, previous)
+
+    def expired_card_decline(self, t: int) -> str | None:
+        """`expired_card` when the default card ran out before `t` and the updater has no
+        new expiry for it; when it has, the card is updated now and None is the answer."""
+        if not has_expired(self.card, t):
+            return None
+        if self.rng.random() < UPDATER_HIT_RATE:
+            self.auto_update(self.card, t)
+            return None
+        return "expired_card"
 
     def set_delinquent(self, value: bool, t: int) -> None:
         if self.customer["delinquent"] != value:
@@ -160,7 +236,8 @@ class Ledger:
         end = t + trial_days * DAY if trial_days else add_months(t, months_of(price))
         item = shapes.subscription_item(shapes.random_id(rng, "si_"), t, sub_id, price, quantity, t, end)
         sub = shapes.subscription(sub_id, t, self.customer["id"], price["currency"], item)
-        sub["default_payment_method"] = None
+        # A few subscriptions name their own default, as Checkout sets it.
+        sub["default_payment_method"] = self.card["id"] if rng.random() < 0.1 else None
         sub["billing_cycle_anchor"] = end if trial_days else t
         if trial_days:
             sub.update(status="trialing", trial_start=t, trial_end=end)
@@ -313,6 +390,10 @@ class Ledger:
                 shapes.random_id(rng, "inpay_1", 23), t, inv, pi["id"]
             )
             self.emit(pi, "payment_intent.created", t)
+        if decline != "expired_card" and has_expired(self.card, t):
+            # A charge that does not fail for it cannot use an expired card: the updater
+            # found its new expiry first.
+            self.auto_update(self.card, t)
         ch = shapes.charge(shapes.random_id(rng, "ch_3", 23), t, pi, self.customer, self.card, decline, rng)
         self.charges.append(ch)
         pi.update(latest_charge=ch["id"], payment_method=self.card["id"])
@@ -387,6 +468,7 @@ class Ledger:
         out += [("payment_intents", pi) for pi in self.payment_intents.values()]
         out += [("invoice_payments", ip) for ip in self.invoice_payments.values()]
         out += [("charges", ch) for ch in self.charges]
+        out += [("payment_methods", pm) for pm in self.payment_methods.values()]
         return out
 
 
@@ -395,14 +477,39 @@ def months_of(price: dict[str, Any]) -> int:
     return recurring["interval_count"] * (12 if recurring["interval"] == "year" else 1)
 
 
-def new_card(rng: random.Random, t: int) -> dict[str, Any]:
-    year = datetime.fromtimestamp(t, UTC).year
-    return {
-        "id": shapes.random_id(rng, "pm_1", 23),
-        "brand": weighted(rng, [("visa", 0.55), ("mastercard", 0.3), ("amex", 0.1), ("discover", 0.05)]),
-        "last4": f"{rng.randint(0, 9999):04d}",
-        "exp_month": rng.randint(1, 12),
-        "exp_year": year + rng.randint(1, 5),
-        "fingerprint": shapes.random_id(rng, "", 16),
-        "country": rng.choice(["US", "FR", "DE", "GB", "JP", "ES"]),
-    }
+def new_payment_method(
+    rng: random.Random, t: int, cust: dict[str, Any], wallet_rate: float = 0.15
+) -> dict[str, Any]:
+    """A method the customer gives at `t`: a card (some in a wallet), or for some euro
+    customers a SEPA direct debit mandate."""
+    pm_id = shapes.random_id(rng, "pm_1", 23)
+    fingerprint = shapes.random_id(rng, "", 16)
+    if cust["currency"] == "eur" and rng.random() < 0.2:
+        country = cust["address"]["country"] if cust["address"]["country"] in ("FR", "DE", "ES") else "DE"
+        debit = shapes.sepa_debit(
+            f"{rng.randint(10000000, 99999999)}", country, fingerprint, f"{rng.randint(0, 9999):04d}"
+        )
+        return shapes.payment_method(pm_id, t, "sepa_debit", debit, cust)
+    moment = datetime.fromtimestamp(t, UTC)
+    wallet = weighted(rng, [("apple_pay", 0.6), ("google_pay", 0.4)]) if rng.random() < wallet_rate else None
+    card = shapes.card(
+        weighted(rng, [("visa", 0.55), ("mastercard", 0.3), ("amex", 0.1), ("discover", 0.05)]),
+        f"{rng.randint(0, 9999):04d}",
+        rng.randint(1, 12),
+        # Some cards run out within the account's history, a few the very month they are given.
+        moment.year + weighted(rng, [(0, 0.05), (1, 0.25), (2, 0.25), (3, 0.2), (4, 0.15), (5, 0.1)]),
+        rng.choice(["US", "FR", "DE", "GB", "JP", "ES"]),
+        fingerprint,
+        wallet,
+    )
+    if (card["exp_year"], card["exp_month"]) < (moment.year, moment.month):
+        card["exp_month"] = 12  # never expired when given
+    return shapes.payment_method(pm_id, t, "card", card, cust)
+
+
+def has_expired(pm: dict[str, Any], t: int) -> bool:
+    """A card is valid through the last day of its expiry month."""
+    if pm["type"] != "card":
+        return False
+    moment = datetime.fromtimestamp(t, UTC)
+    return (pm["card"]["exp_year"], pm["card"]["exp_month"]) < (moment.year, moment.month)

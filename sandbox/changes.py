@@ -15,9 +15,18 @@ import random
 import sqlite3
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
-from sandbox.billing import DAY, FIRST_DECLINES, RETRY_DAYS, EventSink, Ledger, new_card, weighted
+from sandbox.billing import (
+    DAY,
+    FIRST_DECLINES,
+    RETRY_DAYS,
+    EventSink,
+    Ledger,
+    new_payment_method,
+    weighted,
+)
 from sandbox.store import AccountWriter, get_meta, set_meta
 
 KINDS = [
@@ -28,7 +37,23 @@ KINDS = [
     ("profile_update", 0.15),
     ("card_update", 0.08),
     ("deletion", 0.05),
+    ("method_attach", 0.03),
+    ("method_update", 0.03),
+    ("method_auto_update", 0.03),
+    ("method_detach", 0.03),
+    ("default_change", 0.03),
 ]
+# Attached cards of customers not deleted (detached methods have no customer).
+ATTACHED_CARDS = (
+    "SELECT p.id FROM payment_methods p JOIN customers c ON c.id = p.customer "
+    "WHERE c.deleted = 0 AND p.type = 'card' ORDER BY p.created, p.id"
+)
+# Attached methods that are not their customer's default (nor, then, a live subscription's).
+SPARE_METHODS = (
+    "SELECT p.id FROM payment_methods p JOIN customers c ON c.id = p.customer WHERE c.deleted = 0 "
+    "AND p.id IS NOT json_extract(CAST(c.body AS TEXT), '$.invoice_settings.default_payment_method') "
+    "ORDER BY p.created, p.id"
+)
 LIVE = ("active", "trialing", "past_due", "incomplete", "unpaid")
 # Within the sync's one-minute cursor overlap, and never before the account's newest
 # event: an object's events keep their order in time.
@@ -70,9 +95,17 @@ class Session:
         if customer_id in self.ledgers:
             return self.ledgers[customer_id]
         cust = self.body("customers", customer_id)
-        card = new_card(self.rng, int(time.time()))
-        card["id"] = cust["invoice_settings"]["default_payment_method"] or card["id"]
-        ledger = Ledger(self.rng, self.sink, (0, 2**62), cust, card)
+        methods = {
+            pm["id"]: pm
+            for (raw,) in self.db.execute(
+                "SELECT body FROM payment_methods WHERE customer = ?", (customer_id,)
+            )
+            for pm in [json.loads(raw)]
+        }
+        card = methods.get(cust["invoice_settings"]["default_payment_method"])
+        if card is None:  # a customer without a default gives one now
+            card = new_payment_method(self.rng, int(time.time()), cust)
+        ledger = Ledger(self.rng, self.sink, (0, 2**62), cust, card, payment_methods=methods)
         for (raw,) in self.db.execute(
             f"SELECT body FROM subscriptions WHERE customer = ? AND status IN {LIVE}",  # noqa: S608 - constant
             (customer_id,),
@@ -117,7 +150,7 @@ class Session:
         currency = weighted(rng, [("usd", 0.55), ("eur", 0.2), ("gbp", 0.15), ("jpy", 0.1)])
         cust, card = Ledger.new_customer(rng, t, currency, index)
         ledger = Ledger(rng, self.sink, (0, 2**62), cust, card)
-        ledger.emit(cust, "customer.created", t)
+        ledger.sign_up(t)
         self.ledgers[cust["id"]] = ledger
         price_id = self.pick("SELECT id FROM prices WHERE active = 1 AND currency = ? ORDER BY id", currency)
         if price_id is None:
@@ -192,6 +225,38 @@ class Session:
             return False
         self.ledger(cid).update_card(t)
         return True
+
+    def change_method(self, sql: str, change: Callable[[Ledger, dict[str, Any]], None]) -> bool:
+        """Apply `change` to a method `sql` picks, unless none is left attached (in this session too)."""
+        pm_id = self.pick(sql)
+        if pm_id is None:
+            return False
+        ledger = self.ledger(self.body("payment_methods", pm_id)["customer"])
+        pm = ledger.payment_methods[pm_id]
+        if pm["customer"] is None:
+            return False
+        change(ledger, pm)
+        return True
+
+    def method_attach(self, t: int) -> bool:
+        cid = self.pick("SELECT id FROM customers WHERE deleted = 0 ORDER BY created, id")
+        if cid is None:
+            return False
+        ledger = self.ledger(cid)
+        ledger.attach(new_payment_method(self.rng, t, ledger.customer, wallet_rate=0.5), t)
+        return True
+
+    def method_update(self, t: int, automatic: bool = False) -> bool:
+        return self.change_method(ATTACHED_CARDS, lambda ledger, pm: ledger.auto_update(pm, t, automatic))
+
+    def method_auto_update(self, t: int) -> bool:
+        return self.method_update(t, automatic=True)
+
+    def method_detach(self, t: int) -> bool:
+        return self.change_method(SPARE_METHODS, lambda ledger, pm: ledger.detach(pm, t))
+
+    def default_change(self, t: int) -> bool:
+        return self.change_method(SPARE_METHODS, lambda ledger, pm: ledger.set_default(pm, t))
 
     def deletion(self, t: int) -> bool:
         live = f"SELECT customer FROM subscriptions WHERE status IN {LIVE}"  # noqa: S608 - constant

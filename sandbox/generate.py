@@ -26,6 +26,7 @@ from sandbox.billing import (
     EventSink,
     Ledger,
     add_months,
+    new_payment_method,
     weighted,
 )
 from sandbox.store import ACCOUNT_FILE, AccountWriter, create_indexes, create_schema, set_meta
@@ -164,7 +165,12 @@ class CustomerHistory:
         self.currency = weighted(rng, CURRENCIES)
         cust, card = Ledger.new_customer(rng, created, self.currency, index)
         self.ledger = Ledger(rng, sink, (now - EVENT_WINDOW, now), cust, card)
-        self.ledger.emit(cust, "customer.created", created)
+        self.ledger.sign_up(created)
+        if rng.random() < 0.05:
+            # A spare card (often in a wallet), attached later and never made the default.
+            spare_at = created + rng.randint(1, 400) * DAY
+            if spare_at <= now:
+                self.ledger.attach(new_payment_method(rng, spare_at, cust, wallet_rate=0.5), spare_at)
         self.created = created
         self.ledger.profile_edits = sorted(
             created + int(rng.random() * (now - created)) for _ in range(rng.choice([0, 0, 0, 0, 1, 1, 2]))
@@ -271,10 +277,11 @@ class CustomerHistory:
         """The first payment of a subscription without a trial: `incomplete` until it succeeds,
         `incomplete_expired` (invoice voided) if it has not after 23 hours."""
         rng, ledger, now = self.rng, self.ledger, self.now
-        if rng.random() >= 0.05 or self.in_dunning_at_now:
+        expired = ledger.expired_card_decline(t)
+        if expired is None and (rng.random() >= 0.05 or self.in_dunning_at_now):
             ledger.attempt(inv, t, None)
             return t
-        ledger.attempt(inv, t, weighted(rng, FIRST_DECLINES))
+        ledger.attempt(inv, t, expired or weighted(rng, FIRST_DECLINES))
         if rng.random() < 0.5:
             fixed = t + rng.randint(600, 80000)
             if fixed > now:
@@ -300,12 +307,17 @@ class CustomerHistory:
         forced = self.in_dunning_at_now and t >= now - 13 * DAY
         if self.in_dunning_at_now and not forced:
             fail_rate = 0.0
-        if rng.random() >= fail_rate and not forced:
+        expired = None if forced else ledger.expired_card_decline(t)
+        if expired is None and rng.random() >= fail_rate and not forced:
             ledger.attempt(inv, t, None)
             return t
-        decline = "insufficient_funds" if forced else weighted(rng, FIRST_DECLINES)
+        decline = expired or ("insufficient_funds" if forced else weighted(rng, FIRST_DECLINES))
         ledger.attempt(inv, t, decline, t + RETRY_DAYS[0] * DAY)
-        card_update = t + int(rng.uniform(0.5, 13) * DAY) if rng.random() < 0.3 and not forced else None
+        # An expired card makes customers act more often than a bank's refusal does.
+        update_rate = 0.6 if decline == "expired_card" else 0.3
+        card_update = (
+            t + int(rng.uniform(0.5, 13) * DAY) if rng.random() < update_rate and not forced else None
+        )
         for n, days in enumerate(RETRY_DAYS):
             retry_at = t + days * DAY
             following = t + RETRY_DAYS[n + 1] * DAY if n + 1 < len(RETRY_DAYS) else None

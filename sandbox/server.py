@@ -43,6 +43,7 @@ SINGULAR = {
     "payment_intents": "payment_intent",
     "charges": "charge",
     "events": "event",
+    "payment_methods": "payment_method",
 }
 # list parameter -> (column, kind); kinds: str, bool
 FILTERS: dict[str, dict[str, tuple[str, str]]] = {
@@ -60,6 +61,7 @@ FILTERS: dict[str, dict[str, tuple[str, str]]] = {
     "payment_intents": {"customer": ("customer", "str")},
     "charges": {"customer": ("customer", "str"), "payment_intent": ("payment_intent", "str")},
     "events": {},
+    "payment_methods": {"customer": ("customer", "str"), "type": ("type", "str")},
 }
 SUBSCRIPTION_STATUSES = {
     "active",
@@ -414,6 +416,8 @@ class Handler(BaseHTTPRequestHandler):
                 return self.list(parts[0], params)
             if len(parts) == 2 and parts[0] in FILTERS:
                 return self.retrieve(parts[0], parts[1], params)
+            if len(parts) == 3 and parts[0] == "customers" and parts[2] == "payment_methods":
+                return self.customer_payment_methods(parts[1], params)
             if parts == ["account"]:
                 return json.dumps(self.account()).encode()
             if parts[:2] == ["billing_portal", "configurations"]:
@@ -468,6 +472,13 @@ class Handler(BaseHTTPRequestHandler):
         for item in expand:
             self.expand(obj, item.split("."), item)
         return dump(obj)
+
+    def customer_payment_methods(self, customer_id: str, params: dict[str, Any]) -> bytes:
+        if "customer" in params:
+            raise invalid("Received unknown parameter: customer", "customer")
+        if self.reader.get("customers", customer_id) is None or self.reader.is_deleted_customer(customer_id):
+            raise missing("customer", customer_id, "customer", 404)
+        return self.list("payment_methods", {**params, "customer": customer_id})
 
     def list(self, resource: str, params: dict[str, Any]) -> bytes:
         allowed = COMMON_LIST | set(FILTERS[resource])
@@ -556,6 +567,9 @@ class Handler(BaseHTTPRequestHandler):
                 raise invalid("Missing required param: payment[payment_intent].", "payment[payment_intent]")
             where.append("payment_intent = ?")
             values.append(payment["payment_intent"])
+        elif resource == "payment_methods" and "customer" not in params:
+            # Without a customer Stripe lists only Treasury payment methods: none here.
+            where.append("0")
         elif resource == "events":
             types: list[str] = []
             if "type" in params:

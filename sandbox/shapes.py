@@ -484,31 +484,95 @@ def payment_intent(
     }
 
 
-def card_details(card: dict[str, Any]) -> dict[str, Any]:
+def payment_method(
+    pm_id: str, created: int, pm_type: str, details: dict[str, Any], cust: dict[str, Any]
+) -> dict[str, Any]:
+    """A payment method as attached to `cust`; `details` is its `card` or `sepa_debit` hash."""
+    billing_address = _address()
+    billing_address["country"] = cust["address"]["country"]
+    return {
+        "id": pm_id,
+        "object": "payment_method",
+        "allow_redisplay": "unspecified",
+        "billing_details": {
+            "address": billing_address,
+            "email": cust["email"],
+            "name": cust["name"],
+            "phone": None,
+            "tax_id": None,
+        },
+        pm_type: details,
+        "created": created,
+        "customer": cust["id"],
+        "customer_account": None,
+        "livemode": False,
+        "metadata": {},
+        "type": pm_type,
+    }
+
+
+def card(
+    brand: str, last4: str, exp_month: int, exp_year: int, country: str, fingerprint: str, wallet: str | None
+) -> dict[str, Any]:
+    return {
+        "brand": brand,
+        "checks": {"address_line1_check": None, "address_postal_code_check": None, "cvc_check": "pass"},
+        "country": country,
+        "display_brand": brand,
+        "exp_month": exp_month,
+        "exp_year": exp_year,
+        "fingerprint": fingerprint,
+        "funding": "debit" if brand == "visa" and fingerprint[0] < "8" else "credit",
+        "generated_from": None,
+        "last4": last4,
+        "networks": {"available": [brand], "preferred": None},
+        "regulated_status": "unregulated",
+        "three_d_secure_usage": {"supported": True},
+        "wallet": None if wallet is None else {"dynamic_last4": last4, "type": wallet, wallet: {}},
+    }
+
+
+def sepa_debit(bank_code: str, country: str, fingerprint: str, last4: str) -> dict[str, Any]:
+    return {
+        "bank_code": bank_code,
+        "branch_code": "",
+        "country": country,
+        "fingerprint": fingerprint,
+        "generated_from": {"charge": None, "setup_attempt": None},
+        "last4": last4,
+    }
+
+
+def payment_method_details(pm: dict[str, Any], mandate: str) -> dict[str, Any]:
+    """What a charge records of the method it used, as the method was at that moment."""
+    if pm["type"] == "sepa_debit":
+        details = {k: v for k, v in pm["sepa_debit"].items() if k != "generated_from"}
+        return {"sepa_debit": {**details, "mandate": mandate}, "type": "sepa_debit"}
+    used = pm["card"]
     return {
         "card": {
             "amount_authorized": None,
             "authorization_code": None,
-            "brand": card["brand"],
+            "brand": used["brand"],
             "checks": {"address_line1_check": None, "address_postal_code_check": None, "cvc_check": None},
-            "country": card["country"],
-            "exp_month": card["exp_month"],
-            "exp_year": card["exp_year"],
+            "country": used["country"],
+            "exp_month": used["exp_month"],
+            "exp_year": used["exp_year"],
             "extended_authorization": None,
-            "fingerprint": card["fingerprint"],
-            "funding": "credit",
+            "fingerprint": used["fingerprint"],
+            "funding": used["funding"],
             "incremental_authorization": None,
             "installments": None,
-            "last4": card["last4"],
+            "last4": used["last4"],
             "mandate": None,
             "multicapture": None,
-            "network": card["brand"],
+            "network": used["brand"],
             "network_token": {"used": False},
             "network_transaction_id": None,
             "overcapture": None,
             "regulated_status": "unregulated",
             "three_d_secure": None,
-            "wallet": None,
+            "wallet": used["wallet"],
         },
         "type": "card",
     }
@@ -519,7 +583,7 @@ def charge(
     created: int,
     pi: dict[str, Any],
     cust: dict[str, Any],
-    card: dict[str, Any],
+    pm: dict[str, Any],
     decline_code: str | None,
     rng: random.Random,
 ) -> dict[str, Any]:
@@ -585,8 +649,8 @@ def charge(
         "outcome": outcome,
         "paid": succeeded,
         "payment_intent": pi["id"],
-        "payment_method": card["id"],
-        "payment_method_details": card_details(card),
+        "payment_method": pm["id"],
+        "payment_method_details": payment_method_details(pm, "mandate_1" + ch_id[4:]),
         "receipt_email": None,
         "receipt_number": None,
         "receipt_url": None,

@@ -54,6 +54,8 @@ COLUMNS: dict[str, dict[str, Callable[[dict[str, Any]], Any]]] = {
     "payment_intents": {"customer": lambda o: o["customer"]},
     "charges": {"customer": lambda o: o["customer"], "payment_intent": lambda o: o["payment_intent"]},
     "events": {"type": lambda o: o["type"]},
+    # customer: NULL once detached, as on the object.
+    "payment_methods": {"customer": lambda o: o["customer"], "type": lambda o: o["type"]},
 }
 
 # Object id prefix -> resource, for retrieve-by-id and expansion.
@@ -68,6 +70,7 @@ PREFIXES = {
     "pi_": "payment_intents",
     "ch_": "charges",
     "evt_": "events",
+    "pm_": "payment_methods",
 }
 
 

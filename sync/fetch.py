@@ -203,6 +203,7 @@ class WindowedLister:
         self._pending = 0  # windows queued or being fetched
         self._lock = threading.Lock()
         self._windowable: dict[str, bool] = {}
+        self._unexpandable: set[str] = set()
 
     def pages(
         self, resources: tuple[Resource, ...], on_page: Callable[[Resource, list[dict[str, Any]]], Any]
@@ -311,4 +312,16 @@ class WindowedLister:
             created["lt"] = window.hi
         if created:
             params["created"] = created
-        return self.reader.get(window.resource.path, params)
+        resource = window.resource
+        if resource.expand and resource.name not in self._unexpandable:
+            try:
+                return self.reader.get(resource.path, {**params, "expand": list(resource.expand)})
+            except Unsupported:
+                # Only a request without `created` tells that the server refuses the
+                # expansion (localstripe's subscriptions have no default_payment_method);
+                # a refused created filter is the windowing's to handle.
+                if created:
+                    raise
+                log.warning("%s: server refuses expand %s, reading ids only", resource.name, resource.expand)
+                self._unexpandable.add(resource.name)
+        return self.reader.get(resource.path, params)

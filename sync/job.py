@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import os
@@ -13,11 +14,13 @@ from typing import Any
 
 import duckdb
 
+from sync import transform
 from sync.backfill import backfill, newest_event
-from sync.events import CursorExpired, apply_events
+from sync.events import CursorExpired, apply_events, recent_payment_methods
 from sync.fetch import NotFound, StripeReader
 from sync.progress import Progress
 from sync.publish import (
+    SCHEMA,
     DamagedWarehouse,
     RunMarker,
     Snapshot,
@@ -32,6 +35,10 @@ log = logging.getLogger("sync")
 
 CURSOR = "events_cursor"  # created (unix seconds) of the newest event applied, or "none"
 NO_EVENTS = "none"  # the account had no events when the backfill started
+# Digest of sync/schema.sql the warehouse was backfilled with: incremental runs only
+# update rows, so a warehouse built with another schema gets a full backfill instead
+# of new columns that stay empty.
+SCHEMA_DIGEST = "schema_digest"
 
 
 class BadConfiguration(Exception):
@@ -111,14 +118,17 @@ def _locked_run(
     marker = RunMarker(db)
     leftover = marker.leftover()
     try:
-        cursor, recorded = _read_live(db, [run["started_at"] for run in leftover])
+        cursor, digest, recorded = _read_live(db, [run["started_at"] for run in leftover])
     except DamagedWarehouse as damage:
         if not full:
             failed = {"started_at": started, "mode": "incremental", "status": "failed"}
             marker.set([*leftover, {**failed, "finished_at": time.time(), "error": one_line(damage)}])
             raise
         _set_aside(damage)
-        cursor, recorded = None, set()
+        cursor, digest, recorded = None, None, set()
+    if cursor is not None and digest != schema_digest():
+        log.warning("the warehouse schema changed: running a full backfill")
+        cursor = None
     # A run killed after it published is already in sync_runs: only the others are news.
     unrecorded = [run for run in leftover if utc(run["started_at"]) not in recorded]
     mode = "full" if full or cursor is None else "incremental"
@@ -187,6 +197,8 @@ def _run(
             except NotFound:
                 log.warning("no Events API on this server: the next run will be a full backfill too")
             backfill(reader, writer, workers, progress)
+            writer.add(transform.rows(recent_payment_methods(reader, workers)))
+            snapshot.set_state(SCHEMA_DIGEST, schema_digest())
         writer.finish()
         for earlier in unrecorded:
             _record(snapshot, earlier)
@@ -210,16 +222,25 @@ def _run(
         raise
 
 
-def _read_live(db: Path, starts: list[float]) -> tuple[str | None, set[datetime]]:
-    """The live warehouse's events cursor, and which of the runs started at `starts` it records.
+def schema_digest() -> str:
+    return hashlib.sha256(SCHEMA.read_bytes()).hexdigest()[:16]
+
+
+def _read_live(db: Path, starts: list[float]) -> tuple[str | None, str | None, set[datetime]]:
+    """The live warehouse's events cursor, its schema digest, and which of the runs started at
+    `starts` it records.
 
     Raises DamagedWarehouse when the file cannot be read."""
     if not db.exists():
-        return None, set()
+        return None, None, set()
     try:
         con = duckdb.connect(str(db), read_only=True)
         try:
-            row = con.execute("SELECT value FROM sync_state WHERE name = ?", [CURSOR]).fetchone()
+            state = dict(
+                con.execute(
+                    "SELECT name, value FROM sync_state WHERE name IN (?, ?)", [CURSOR, SCHEMA_DIGEST]
+                ).fetchall()
+            )
             found = con.execute(
                 "SELECT started_at FROM sync_runs WHERE started_at >= ?", [utc(min(starts, default=0))]
             ).fetchall()
@@ -229,7 +250,7 @@ def _read_live(db: Path, starts: list[float]) -> tuple[str | None, set[datetime]
         if is_damage(exc):
             raise DamagedWarehouse(db, exc) from exc
         raise
-    return (row[0] if row else None), {started_at for (started_at,) in found}
+    return state.get(CURSOR), state.get(SCHEMA_DIGEST), {started_at for (started_at,) in found}
 
 
 def _set_aside(damage: DamagedWarehouse) -> None:

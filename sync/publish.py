@@ -49,6 +49,7 @@ TABLES = (
     "invoices",
     "invoice_payments",
     "charges",
+    "payment_methods",
 )
 _ARROW_TYPES = {
     "VARCHAR": pa.string(),
@@ -271,6 +272,17 @@ class Snapshot:
             self.con.execute(
                 "INSERT OR IGNORE INTO customers BY NAME SELECT * FROM live.customers WHERE deleted"
             )
+            # Stripe lists payment methods only per customer: a backfill finds defaults and
+            # those of recent events, so methods learned earlier (detached ones included)
+            # are kept; whatever the backfill reads replaces them.
+            # (A warehouse older than the table has none to keep.)
+            if self.con.execute(
+                "SELECT 1 FROM duckdb_tables() "
+                "WHERE database_name = 'live' AND table_name = 'payment_methods'"
+            ).fetchone():
+                self.con.execute(
+                    "INSERT OR IGNORE INTO payment_methods BY NAME SELECT * FROM live.payment_methods"
+                )
             self.con.execute("COMMIT")
         except duckdb.Error as exc:
             self.con.execute("ROLLBACK")
@@ -342,8 +354,15 @@ class Writer:
                 verb = "INSERT OR IGNORE" if table == EMBEDDED_PRICES else "INSERT OR REPLACE"
                 if table == "subscription_items":
                     self._drop_removed_items()
+                source = "batch"
+                if table == "payment_methods":
+                    # Stripe clears a detached method's customer: keep the last one known.
+                    source = (
+                        "(SELECT b.* REPLACE (coalesce(b.customer_id, p.customer_id) AS customer_id) "
+                        "FROM batch b LEFT JOIN payment_methods p ON p.id = b.id)"
+                    )
                 # Table names come from TABLES, never from input.
-                self.con.execute(f"{verb} INTO {target} BY NAME SELECT * FROM batch")  # noqa: S608
+                self.con.execute(f"{verb} INTO {target} BY NAME SELECT * FROM {source}")  # noqa: S608
             finally:
                 self.con.unregister("batch")
             if table != EMBEDDED_PRICES:
@@ -407,6 +426,17 @@ class Writer:
             ).fetchall()
         finally:
             self.con.unregister("intents")
+        return {row[0] for row in found}
+
+    def known_payment_methods(self, ids: set[str]) -> set[str]:
+        """Those of `ids` the warehouse already holds."""
+        if not ids:
+            return set()
+        self.con.register("wanted", pa.table({"id": pa.array(sorted(ids), pa.string())}))
+        try:
+            found = self.con.execute("SELECT id FROM payment_methods WHERE id IN (FROM wanted)").fetchall()
+        finally:
+            self.con.unregister("wanted")
         return {row[0] for row in found}
 
     # --- derived rows -----------------------------------------------------------------

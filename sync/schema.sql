@@ -16,7 +16,8 @@ CREATE TABLE IF NOT EXISTS customers (
     deleted           BOOLEAN NOT NULL DEFAULT FALSE,
     preferred_locales VARCHAR[],
     livemode          BOOLEAN,
-    metadata          JSON
+    metadata          JSON,
+    default_payment_method_id VARCHAR        -- invoice_settings.default_payment_method: what invoices charge
 );
 
 CREATE TABLE IF NOT EXISTS products (
@@ -53,7 +54,8 @@ CREATE TABLE IF NOT EXISTS subscriptions (
     canceled_at           TIMESTAMP,
     ended_at              TIMESTAMP,
     cancellation_reason   VARCHAR,                  -- cancellation_details.reason: cancellation_requested | payment_failed | payment_disputed | NULL
-    latest_invoice_id     VARCHAR
+    latest_invoice_id     VARCHAR,
+    default_payment_method_id VARCHAR               -- overrides the customer's default for this subscription
 );
 
 CREATE TABLE IF NOT EXISTS subscription_items (
@@ -119,7 +121,12 @@ CREATE TABLE IF NOT EXISTS charges (
     failure_code       VARCHAR,
     failure_message    VARCHAR,
     decline_code       VARCHAR,
-    outcome_type       VARCHAR
+    outcome_type       VARCHAR,
+    payment_method_id  VARCHAR,               -- the payment method charged (pm_...)
+    card_brand         VARCHAR,               -- payment_method_details.card: the card as it was at this attempt
+    card_last4         VARCHAR,
+    card_exp_month     INTEGER,
+    card_exp_year      INTEGER
 );
 
 -- One row per charge attempt on an invoice. In the current API a charge does not
@@ -137,7 +144,29 @@ CREATE TABLE IF NOT EXISTS payment_attempts (
     failure_code       VARCHAR,               -- e.g. card_declined, expired_card
     failure_message    VARCHAR,
     decline_code       VARCHAR,               -- outcome.reason / network decline: insufficient_funds, do_not_honor, ...
-    outcome_type       VARCHAR                -- authorized | issuer_declined | blocked | invalid
+    outcome_type       VARCHAR,                -- authorized | issuer_declined | blocked | invalid
+    payment_method_id  VARCHAR,               -- the payment method charged (pm_...)
+    card_brand         VARCHAR,               -- payment_method_details.card: the card as it was at this attempt
+    card_last4         VARCHAR,
+    card_exp_month     INTEGER,
+    card_exp_year      INTEGER
+);
+
+-- Payment methods of customers: every default (customer's, subscription's) and every method
+-- an event in the last 30 days touched. Detached ones stay, with their last customer.
+CREATE TABLE IF NOT EXISTS payment_methods (
+    id              VARCHAR PRIMARY KEY,      -- pm_...
+    customer_id     VARCHAR,                  -- attached to; the last one when detached
+    type            VARCHAR,                  -- card | sepa_debit | ...
+    card_brand      VARCHAR,                  -- visa | mastercard | amex | ...; NULL for non-card methods
+    card_last4      VARCHAR,
+    card_exp_month  INTEGER,
+    card_exp_year   INTEGER,
+    card_funding    VARCHAR,                  -- credit | debit | prepaid | unknown
+    card_country    VARCHAR,                  -- issuing country, ISO 3166-1 alpha-2
+    wallet          VARCHAR,                  -- card.wallet.type: apple_pay | google_pay | link | ...; NULL for a plain card
+    created         TIMESTAMP,
+    detached        BOOLEAN NOT NULL DEFAULT FALSE
 );
 
 CREATE TABLE IF NOT EXISTS sync_runs (
@@ -166,3 +195,4 @@ CREATE INDEX IF NOT EXISTS invoices_number ON invoices (number);
 CREATE INDEX IF NOT EXISTS subscriptions_customer ON subscriptions (customer_id);
 CREATE INDEX IF NOT EXISTS subscription_items_subscription ON subscription_items (subscription_id);
 CREATE INDEX IF NOT EXISTS payment_attempts_invoice ON payment_attempts (invoice_id);
+CREATE INDEX IF NOT EXISTS payment_methods_customer ON payment_methods (customer_id);

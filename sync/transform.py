@@ -23,6 +23,9 @@ Rows = dict[str, list[Obj]]
 # Prices embedded in subscription items: added when missing, never overwriting the
 # listed price (the writer inserts this pseudo-table with INSERT OR IGNORE).
 EMBEDDED_PRICES = "prices_embedded"
+# Set by the sync on a detached payment method (whose `customer` Stripe has cleared) to the
+# customer it was detached from, when the event's previous_attributes name it.
+DETACHED_FROM = "_detached_from"
 
 
 def ref(value: Any) -> str | None:
@@ -54,6 +57,7 @@ def customer(obj: Obj) -> Obj:
         "preferred_locales": obj.get("preferred_locales") or [],
         "livemode": obj.get("livemode"),
         "metadata": json.dumps(metadata) if metadata is not None else None,
+        "default_payment_method_id": ref(_get(obj, "invoice_settings", "default_payment_method")),
     }
 
 
@@ -138,6 +142,7 @@ def subscription(obj: Obj) -> Obj:
         "ended_at": obj.get("ended_at"),
         "cancellation_reason": _get(obj, "cancellation_details", "reason"),
         "latest_invoice_id": ref(obj.get("latest_invoice")),
+        "default_payment_method_id": ref(obj.get("default_payment_method")),
     }
 
 
@@ -201,8 +206,48 @@ def invoice_payment(obj: Obj) -> Obj:
     }
 
 
+def payment_method(obj: Obj) -> Obj:
+    card = obj.get("card") or {}
+    customer_id = ref(obj.get("customer"))
+    return {
+        "id": obj["id"],
+        # The writer keeps the customer a row already names when this one has none.
+        "customer_id": customer_id or obj.get(DETACHED_FROM),
+        "type": obj.get("type"),
+        "card_brand": card.get("brand"),
+        "card_last4": card.get("last4"),
+        "card_exp_month": card.get("exp_month"),
+        "card_exp_year": card.get("exp_year"),
+        "card_funding": card.get("funding"),
+        "card_country": card.get("country"),
+        "wallet": _get(card, "wallet", "type"),
+        "created": obj.get("created"),
+        "detached": customer_id is None,
+    }
+
+
+def _defaults(obj: Obj) -> tuple[Any, ...]:
+    """A customer's or subscription's default payment method: an id, an expanded object or None."""
+    if obj.get("object") == "customer":
+        return (_get(obj, "invoice_settings", "default_payment_method"),)
+    if obj.get("object") == "subscription":
+        return (obj.get("default_payment_method"),)
+    return ()
+
+
+def default_payment_methods(obj: Obj) -> list[Obj]:
+    """Payment methods expanded in place of their id on a customer or subscription."""
+    return [payment_method(pm) for pm in _defaults(obj) if isinstance(pm, dict) and pm.get("id")]
+
+
+def default_payment_method_ids(obj: Obj) -> set[str]:
+    return {ref(pm) for pm in _defaults(obj) if pm}
+
+
 def charge(obj: Obj) -> Obj:
     outcome = obj.get("outcome") or {}
+    # The card as it was at this attempt (a later automatic update changes the payment method).
+    card = _get(obj, "payment_method_details", "card") or {}
     return {
         "id": obj["id"],
         "invoice_id": ref(obj.get("invoice")),  # older API shapes only
@@ -216,6 +261,11 @@ def charge(obj: Obj) -> Obj:
         "failure_message": obj.get("failure_message"),
         "decline_code": outcome.get("reason") or outcome.get("network_decline_code"),
         "outcome_type": outcome.get("type"),
+        "payment_method_id": ref(obj.get("payment_method")),
+        "card_brand": card.get("brand"),
+        "card_last4": card.get("last4"),
+        "card_exp_month": card.get("exp_month"),
+        "card_exp_year": card.get("exp_year"),
     }
 
 
@@ -227,13 +277,15 @@ _SIMPLE = {
     "invoice": ("invoices", invoice),
     "invoice_payment": ("invoice_payments", invoice_payment),
     "charge": ("charges", charge),
+    "payment_method": ("payment_methods", payment_method),
 }
 
 
 def rows(objects: list[Obj]) -> Rows:
     """Rows per warehouse table for a batch of objects of any supported type.
 
-    A subscription brings its items and the prices they embed; its item list must be
+    A subscription brings its items and the prices they embed, a customer or subscription
+    its default payment method when expanded; a subscription's item list must be
     complete (see `items_complete`, and `with_items` to attach a fetched list).
     """
     out: Rows = defaultdict(list)
@@ -244,9 +296,12 @@ def rows(objects: list[Obj]) -> Rows:
             out["subscriptions"].append(subscription(obj))
             out["subscription_items"].extend(subscription_items(obj, items))
             out[EMBEDDED_PRICES].extend(embedded_prices(items))
+            out["payment_methods"].extend(default_payment_methods(obj))
         elif kind in _SIMPLE:
             table, transform = _SIMPLE[kind]
             out[table].append(transform(obj))
+            if kind == "customer":
+                out["payment_methods"].extend(default_payment_methods(obj))
     return dict(out)
 
 

@@ -28,6 +28,7 @@ RESOURCES = {
     "payment_intents": "payment_intent",
     "charges": "charge",
     "events": "event",
+    "payment_methods": "payment_method",
 }
 
 
@@ -55,6 +56,9 @@ def test_every_object_has_the_reference_keys(sandbox: SandboxHandle, resource: s
     if resource == "subscription_items":
         _, subs = get(sandbox, "/v1/subscriptions?limit=1")
         query += f"&subscription={subs['data'][0]['id']}"
+    if resource == "payment_methods":
+        _, customers = get(sandbox, "/v1/customers?limit=1")
+        query += f"&customer={customers['data'][0]['id']}&type=card"
     status, page = get(sandbox, f"/v1/{resource}{query}")
     assert status == 200 and page["object"] == "list" and page["url"] == f"/v1/{resource}"
     assert page["data"]
@@ -215,3 +219,32 @@ def test_stripe_version_header_is_accepted_and_echoed(sandbox: SandboxHandle) ->
     with urllib.request.urlopen(request, timeout=10) as answer:
         assert answer.headers["Stripe-Version"] == "2024-06-20"
         assert answer.headers["Request-Id"].startswith("req_")
+
+
+def test_payment_methods_of_a_customer_by_id_and_expanded(
+    client: stripe.StripeClient, sandbox_account: Path
+) -> None:
+    gone = deleted_customer_ids(sandbox_account)
+    methods = list(iter_objects(sandbox_account, "payment_methods"))
+    owner = next(pm["customer"] for pm in methods if pm["customer"] and pm["customer"] not in gone)
+    attached = {pm["id"] for pm in methods if pm["customer"] == owner}
+    assert {pm.id for pm in client.v1.customers.payment_methods.list(owner).auto_paging_iter()} == attached
+    assert {
+        pm.id for pm in client.v1.payment_methods.list({"customer": owner}).auto_paging_iter()
+    } == attached
+    detached = next(pm for pm in methods if pm["customer"] is None)
+    assert client.v1.payment_methods.retrieve(detached["id"]).customer is None
+    customer = client.v1.customers.retrieve(owner, {"expand": ["invoice_settings.default_payment_method"]})
+    assert customer.invoice_settings.default_payment_method.id in attached
+    listed = client.v1.customers.list(
+        {"limit": 5, "expand": ["data.invoice_settings.default_payment_method"]}
+    )
+    assert all(c.invoice_settings.default_payment_method.object == "payment_method" for c in listed.data)
+    subs = client.v1.subscriptions.list(
+        {"status": "all", "limit": 100, "expand": ["data.default_payment_method"]}
+    )
+    assert any(
+        s.default_payment_method and s.default_payment_method.object == "payment_method" for s in subs.data
+    )
+    with pytest.raises(stripe.InvalidRequestError):
+        client.v1.customers.payment_methods.list(next(iter(gone)) if gone else "cus_missing")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ def load(data: Path) -> dict[str, list[dict[str, Any]]]:
         "payment_intents",
         "charges",
         "events",
+        "payment_methods",
     )
     return {r: list(iter_objects(data, r)) for r in resources}
 
@@ -226,3 +228,45 @@ def test_cli_generate_writes_an_account(tmp_path: Path) -> None:
     )
     assert bad.returncode == 2 and "not a date" in bad.stderr
     assert json.loads(json.dumps(get_meta_of(out)["counts"]))["customers"] == 5
+
+
+def month_of(t: int) -> tuple[int, int]:
+    moment = datetime.fromtimestamp(t, UTC)
+    return moment.year, moment.month
+
+
+def test_each_charge_used_the_payment_method_as_it_was_then(account: dict, sandbox_account: Path) -> None:
+    methods = {pm["id"]: pm for pm in account["payment_methods"]}
+    assert {pm["type"] for pm in methods.values()} == {"card", "sepa_debit"}
+    wallets = {
+        pm["card"]["wallet"]["type"]
+        for pm in methods.values()
+        if pm["type"] == "card" and pm["card"]["wallet"]
+    }
+    assert wallets == {"apple_pay", "google_pay"}
+    assert any(pm["customer"] is None for pm in methods.values())  # replaced cards, detached
+    expired_declines = 0
+    for ch in account["charges"]:
+        pm = methods[ch["payment_method"]]
+        details = ch["payment_method_details"]
+        assert details["type"] == pm["type"]
+        if pm["type"] != "card":
+            assert details["sepa_debit"]["last4"] == pm["sepa_debit"]["last4"]
+            continue
+        card = details["card"]
+        # Brand and fingerprint never change; expiry and number only through updates.
+        assert (card["brand"], card["fingerprint"]) == (pm["card"]["brand"], pm["card"]["fingerprint"])
+        expired = (card["exp_year"], card["exp_month"]) < month_of(ch["created"])
+        assert expired == (ch["failure_code"] == "expired_card"), ch["id"]
+        expired_declines += expired
+    assert expired_declines > 0
+    now = get_meta_of(sandbox_account)["now"]
+    for cust in account["customers"]:
+        default = methods[cust["invoice_settings"]["default_payment_method"]]
+        assert default["customer"] == cust["id"]
+    for sub in account["subscriptions"]:
+        if sub["default_payment_method"] and sub["status"] not in ("canceled", "incomplete_expired"):
+            assert methods[sub["default_payment_method"]]["customer"] == sub["customer"]
+    cards = [pm["card"] for pm in methods.values() if pm["type"] == "card" and pm["customer"]]
+    assert any((c["exp_year"], c["exp_month"]) < month_of(now) for c in cards)  # already expired
+    assert any(month_of(now) <= (c["exp_year"], c["exp_month"]) <= month_of(now + 62 * 86400) for c in cards)

@@ -21,6 +21,7 @@ SYNC_TABLES = (
     "invoice_payments",
     "charges",
     "payment_attempts",
+    "payment_methods",
 )
 
 
@@ -117,6 +118,77 @@ def assert_matches_account(db: Path, data: Path) -> None:
     )
     assert got_failed == failed
 
+    assert_payment_methods_match(
+        db, data, live, subscriptions={s["id"]: s for s in iter_objects(data, "subscriptions")}
+    )
+    card_of_charge = {
+        c["id"]: card_columns((c.get("payment_method_details") or {}).get("card")) for c in charges
+    }
+    got_cards = {
+        r[0]: r[1:]
+        for r in query(db, "SELECT id, card_brand, card_last4, card_exp_month, card_exp_year FROM charges")
+    }
+    assert got_cards == card_of_charge
+    got_attempt_cards = query(
+        db, "SELECT id, card_brand, card_last4, card_exp_month, card_exp_year FROM payment_attempts"
+    )
+    assert all(card_of_charge[r[0]] == r[1:] for r in got_attempt_cards)
+
     for table in SYNC_TABLES:  # primary keys hold: nothing duplicated
         total, distinct = query(db, f"SELECT count(*), count(DISTINCT id) FROM {table}")[0]  # noqa: S608
         assert total == distinct, table
+
+
+def card_columns(card: dict[str, Any] | None) -> tuple:
+    card = card or {}
+    return card.get("brand"), card.get("last4"), card.get("exp_month"), card.get("exp_year")
+
+
+def assert_payment_methods_match(
+    db: Path, data: Path, live: dict[str, dict], subscriptions: dict[str, dict]
+) -> None:
+    """Every payment method in the warehouse is the sandbox's, as it is now; every default
+    and every method an event of the last 30 days touched is there (Stripe lists methods
+    only per customer: older non-default ones are out of the sync's reach, see README)."""
+    methods = {pm["id"]: pm for pm in iter_objects(data, "payment_methods")}
+    last_owner, touched = {}, set()
+    for event in iter_objects(data, "events"):  # newest first
+        if event["type"].startswith("payment_method."):
+            touched.add(event["data"]["object"]["id"])
+        if event["type"] == "payment_method.detached":
+            last_owner.setdefault(
+                event["data"]["object"]["id"], event["data"]["previous_attributes"]["customer"]
+            )
+
+    def expected(pm: dict[str, Any]) -> tuple:
+        card = pm.get("card") or {}
+        return (
+            pm["customer"] or last_owner.get(pm["id"]),
+            pm["type"],
+            *card_columns(card),
+            card.get("funding"),
+            card.get("country"),
+            (card.get("wallet") or {}).get("type"),
+            pm["customer"] is None,
+        )
+
+    got = {
+        r[0]: r[1:]
+        for r in query(
+            db,
+            "SELECT id, customer_id, type, card_brand, card_last4, card_exp_month, card_exp_year, "
+            "card_funding, card_country, wallet, detached FROM payment_methods",
+        )
+    }
+    want = {pm_id: expected(methods[pm_id]) for pm_id in got}
+    assert got == want, [(k, got[k], want[k]) for k in got if got[k] != want[k]]
+    defaults = {c["invoice_settings"]["default_payment_method"] for c in live.values()}
+    defaults |= {s["default_payment_method"] for s in subscriptions.values() if s["default_payment_method"]}
+    assert defaults | (touched & set(methods)) <= set(got), [
+        (m, methods[m]["customer"], m in defaults, m in touched) for m in (defaults | touched) - set(got)
+    ]
+
+    got_defaults = dict(query(db, "SELECT id, default_payment_method_id FROM customers WHERE NOT deleted"))
+    assert got_defaults == {cid: c["invoice_settings"]["default_payment_method"] for cid, c in live.items()}
+    got_sub_defaults = dict(query(db, "SELECT id, default_payment_method_id FROM subscriptions"))
+    assert got_sub_defaults == {sid: s["default_payment_method"] for sid, s in subscriptions.items()}
