@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import urllib.error
@@ -13,6 +14,10 @@ from pathlib import Path
 
 from sandbox.generate import main_generate
 from sandbox.server import DEFAULT_API_KEY, PERMISSIONS, Faults, Sandbox
+from sandbox.webhooks import WebhookSender
+
+# The signing secret comes from the environment, never argv: argv is visible to every user.
+WEBHOOK_SECRET_VARIABLE = "SANDBOX_WEBHOOK_SECRET"  # noqa: S105 - a variable name
 
 
 def day(text: str) -> int:
@@ -76,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument(
         "--in-place", action="store_true", help="apply changes to DIR itself, not to a working copy"
     )
+    serve.add_argument(
+        "--webhook-url",
+        help=f"POST every new event there, signed with ${WEBHOOK_SECRET_VARIABLE} (whsec_...)",
+    )
 
     change = commands.add_parser("change", help="apply N realistic changes to a running sandbox")
     change.add_argument("--url", required=True, help="e.g. http://127.0.0.1:12111")
@@ -91,7 +100,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"generated {args.customers} customers over {args.months} months in {took} s: {args.out}")
         return 0
     if args.command == "serve":
+        secret = os.environ.get(WEBHOOK_SECRET_VARIABLE, "")
+        if args.webhook_url and not secret:
+            print(
+                f"sandbox: --webhook-url needs the signing secret in ${WEBHOOK_SECRET_VARIABLE}",
+                file=sys.stderr,
+            )
+            return 2
         try:
+            webhooks = WebhookSender(args.webhook_url, secret) if args.webhook_url else None
             server = Sandbox(
                 args.data,
                 port=args.port,
@@ -104,11 +121,13 @@ def main(argv: list[str] | None = None) -> int:
                 portal_configured=not args.portal_unconfigured,
                 in_place=args.in_place,
                 fault_seed=args.fault_seed,
+                webhooks=webhooks,
             )
         except (FileNotFoundError, ValueError, OSError) as error:
             print(f"sandbox: {error}", file=sys.stderr)
             return 2
-        print(f"sandbox serving {args.data} at {server.base_url} (Ctrl-C to stop)", flush=True)
+        sends = f", webhooks to {args.webhook_url}" if args.webhook_url else ""
+        print(f"sandbox serving {args.data} at {server.base_url}{sends} (Ctrl-C to stop)", flush=True)
         # Stopped with SIGTERM (by make demo, the benchmarks), still remove the working copy.
         signal.signal(signal.SIGTERM, _stop_serving)
         try:

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 from sandbox import portal, shapes
 from sandbox.params import StripeError, as_bool, as_int, as_list, invalid, missing, parse
 from sandbox.store import ACCOUNT_FILE, PREFIXES, AccountReader, NotFound, dump, get_meta
+from sandbox.webhooks import WebhookSender
 
 DEFAULT_API_KEY = "sk_test_sandbox_4eC39HqLyjWDarjtT1zdp7dc"
 PERMISSIONS = ("read", "portal_write")
@@ -163,6 +164,7 @@ class Sandbox:
         portal_configured: bool = True,
         in_place: bool = False,
         fault_seed: int | None = None,
+        webhooks: WebhookSender | None = None,
     ) -> None:
         source = Path(data) / ACCOUNT_FILE
         if not source.is_file():
@@ -183,6 +185,9 @@ class Sandbox:
         self.writer = writer
         self.write_lock = threading.Lock()
         self.meta = get_meta(writer)
+        self.webhooks = webhooks
+        # Events past this rowid have not been sent as webhooks yet (new rows get higher rowids).
+        (self.events_sent,) = writer.execute("SELECT coalesce(max(rowid), 0) FROM events").fetchone()
         for level in (restricted_keys or {}).values():
             if level not in PERMISSIONS:
                 raise ValueError(f"restricted key permission must be one of {', '.join(PERMISSIONS)}")
@@ -221,6 +226,8 @@ class Sandbox:
     def close(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+        if self.webhooks is not None:
+            self.webhooks.close()
         self.writer.close()
         if self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
@@ -229,7 +236,27 @@ class Sandbox:
         from sandbox.changes import apply_changes
 
         with self.write_lock:
-            return apply_changes(self.writer, count, seed)
+            done = apply_changes(self.writer, count, seed)
+            self.send_new_events()
+            return done
+
+    def pay_invoice(self, invoice_id: str) -> None:
+        from sandbox.changes import pay_invoice
+
+        with self.write_lock:
+            pay_invoice(self.writer, invoice_id)
+            self.send_new_events()
+
+    def send_new_events(self) -> None:
+        """Queue the events written since the last call as webhooks (write_lock held)."""
+        rows = self.writer.execute(
+            "SELECT rowid, body FROM events WHERE rowid > ? ORDER BY rowid", (self.events_sent,)
+        ).fetchall()
+        if rows:
+            self.events_sent = rows[-1][0]
+            if self.webhooks is not None:
+                # The same bytes the Events API serves (absolute hosted invoice URLs).
+                self.webhooks.send([bytes(body).replace(*self.rewrite) for _, body in rows])
 
 
 def mask(key: str) -> str:
@@ -675,10 +702,7 @@ class Handler(BaseHTTPRequestHandler):
         invoice = re.fullmatch(r"/i/(in_[A-Za-z0-9]+)(/pdf|/pay)?", path)
         if invoice:
             if invoice.group(2) == "/pay" and method == "POST":
-                from sandbox.changes import pay_invoice
-
-                with sandbox.write_lock:
-                    pay_invoice(sandbox.writer, invoice.group(1))
+                sandbox.pay_invoice(invoice.group(1))
                 return Answer(303, b"", "text/plain", {"Location": f"/i/{invoice.group(1)}"})
             body = self.reader.get("invoices", invoice.group(1))
             if body is None:
