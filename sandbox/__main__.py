@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         nargs="+",
         action="extend",
         default=[],
-        metavar="rk_test_...=read|portal_write",
+        metavar="rk_test_...=" + "|".join(PERMISSIONS),
     )
     serve.add_argument("--portal-ttl", type=int, default=300, help="seconds a portal session URL stays valid")
     serve.add_argument(

@@ -29,7 +29,7 @@ CONSOLE_PORT = int(os.environ.get("DEMO_CONSOLE_PORT", "8501"))
 DEMO_CUSTOMERS = os.environ.get("DEMO_CUSTOMERS", "2000")
 # Fake keys that only this sandbox knows: restricted, as production should be (README, "Restricted keys").
 SYNC_KEY = "rk_test_demo_sync_read_only"
-PORTAL_KEY = "rk_test_demo_portal_write"
+PORTAL_KEY = "rk_test_demo_console"  # STRIPE_PORTAL_API_KEY: the console's key
 ROLES = {"support": "Sam Support", "finance": "Fiona Finance", "admin": "Ada Admin"}
 
 
@@ -103,7 +103,7 @@ def main() -> int:
         (ACCOUNT / "DONE").touch()
     sandbox = subprocess.Popen(
         [sys.executable, "-m", "sandbox", "serve", "--data", str(ACCOUNT), "--port", str(SANDBOX_PORT),
-         "--in-place", "--restricted-key", f"{SYNC_KEY}=read", f"{PORTAL_KEY}=portal_write"],
+         "--in-place", "--restricted-key", f"{SYNC_KEY}=read", f"{PORTAL_KEY}=console"],
         cwd=ROOT,
     )  # fmt: skip
     try:

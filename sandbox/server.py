@@ -31,7 +31,11 @@ from sandbox.store import ACCOUNT_FILE, PREFIXES, AccountReader, NotFound, dump,
 from sandbox.webhooks import WebhookSender
 
 DEFAULT_API_KEY = "sk_test_sandbox_4eC39HqLyjWDarjtT1zdp7dc"
-PERMISSIONS = ("read", "portal_write")
+# Restricted key levels: `read` may call every GET (the sync); `portal_write` only creates
+# portal sessions; `console` is the console's key (README, "Restricted Stripe keys"): read
+# on CONSOLE_READS, write on portal sessions, nothing else.
+PERMISSIONS = ("read", "portal_write", "console")
+CONSOLE_READS = frozenset({"customers", "subscriptions", "invoices", "payment_methods"})
 SINGULAR = {
     "customers": "customer",
     "products": "product",
@@ -415,13 +419,20 @@ class Handler(BaseHTTPRequestHandler):
         if level == "secret":
             return
         portal_write = method == "POST" and path == "/v1/billing_portal/sessions"
-        if (level == "read" and method == "GET") or (level == "portal_write" and portal_write):
+        parts = path.split("/")[2:]
+        # A nested list (/v1/customers/<id>/payment_methods) needs the nested resource's permission.
+        resource = (parts[2] if len(parts) >= 3 else parts[0]) if parts else "resource"
+        if (
+            (level == "read" and method == "GET")
+            or (level in ("portal_write", "console") and portal_write)
+            or (level == "console" and method == "GET" and resource in CONSOLE_READS)
+        ):
             return
-        resource = path.split("/")[2] if path.count("/") >= 2 else "resource"
+        singular = SINGULAR.get(resource, resource.removesuffix("s"))
         needed = (
             "rak_billing_portal_session_write"
             if portal_write
-            else (f"rak_{SINGULAR.get(resource, resource)}_{'read' if method == 'GET' else 'write'}")
+            else (f"rak_{singular}_{'read' if method == 'GET' else 'write'}")
         )
         raise StripeError(
             403,
