@@ -225,30 +225,14 @@ class _Deliveries(BaseHTTPRequestHandler):
         log.info("webhook %s %s: %s", event_id, event_type, verdict)
         self._answer(200, verdict)
 
-    def do_GET(self) -> None:
-        self._not_a_delivery()
-
-    def do_HEAD(self) -> None:
-        self._not_a_delivery()
-
-    def do_PUT(self) -> None:
-        self._not_a_delivery()
-
-    def do_PATCH(self) -> None:
-        self._not_a_delivery()
-
-    def do_DELETE(self) -> None:
-        self._not_a_delivery()
-
-    def do_OPTIONS(self) -> None:
-        self._not_a_delivery()
-
     def _not_a_delivery(self) -> None:
         self.close_connection = True  # any body it sent is left unread
         if urlsplit(self.path).path == WEBHOOK_PATH:
             self._answer(405, "only POST", {"Allow": "POST"})
         else:
             self._answer(404, "not found")
+
+    do_GET = do_HEAD = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _not_a_delivery
 
     def _refuse(self, status: int, reason: str) -> None:
         log.warning("webhook refused (%d): %s", status, reason)
