@@ -1,8 +1,9 @@
-"""`python -m bench [backfill|incremental|queries|pages|all ...] [--small]`: measure, print,
+"""`python -m bench [backfill|incremental|queries|pages|freshness|all ...] [--small]`: measure, print,
 write bench/results/<name>.md and .json.
 
 The full benchmarks take minutes and build large inputs once (cached under data/bench/):
-a sandbox account of 100,000 customers and a warehouse of 1,000,000 customers. `--small`
+a sandbox account of 100,000 customers and a warehouse of 1,000,000 customers; freshness
+uses a demo-size account (2,000 customers) unless `--account-customers` says otherwise. `--small`
 runs the same code on small inputs without latency, in seconds (the test suite's smoke
 test), and writes its results elsewhere (data/bench/results-small by default).
 """
@@ -14,11 +15,11 @@ import os
 import sys
 from dataclasses import dataclass, replace
 
-from bench import account, backfill, incremental, results, synthetic_warehouse
+from bench import account, backfill, freshness, incremental, results, synthetic_warehouse
 from sandbox.generate import MAX_CUSTOMERS
 from sync.command_line import BAD_INPUT, OneLineParser, directory, number
 
-NAMES = ("backfill", "incremental", "queries", "pages")
+NAMES = ("backfill", "incremental", "queries", "pages", "freshness")
 
 
 @dataclass(frozen=True)
@@ -33,11 +34,13 @@ class Scale:
     query_runs: int
     report_runs: int
     page_runs: int
+    freshness_customers: int
+    freshness_payments: int
 
 
-FULL = Scale(100_000, 1_000_000, 50, 100, 16, 1000, 20, 50, 5, 5)
+FULL = Scale(100_000, 1_000_000, 50, 100, 16, 1000, 20, 50, 5, 5, 2000, 20)
 # No latency and no limit (the sync still paces itself at `rate_limit`).
-SMALL = Scale(300, 5_000, 0, 1000, 4, 50, None, 5, 1, 1)
+SMALL = Scale(300, 5_000, 0, 1000, 4, 50, None, 5, 1, 1, 300, 3)
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -52,7 +55,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--account-customers",
         type=number(1, MAX_CUSTOMERS, integer=True),
-        help="size of the sandbox account (default 100,000; 300 with --small)",
+        help="size of the sandbox account (default 100,000, freshness 2,000; 300 with --small)",
     )
     args = parser.parse_args(argv)
     unknown = sorted(set(args.which) - {*NAMES, "all"})
@@ -65,7 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _arguments(argv)
     scale = SMALL if args.small else FULL
     if args.account_customers:
-        scale = replace(scale, account_customers=args.account_customers)
+        scale = replace(
+            scale, account_customers=args.account_customers, freshness_customers=args.account_customers
+        )
     out = args.out or (args.cache / "results-small" if args.small else results.RESULTS)
     which = set(NAMES) if not args.which or "all" in args.which else set(args.which)
     work = args.cache / ("work-small" if args.small else "work")
@@ -89,6 +94,14 @@ def main(argv: list[str] | None = None) -> int:
 
             print(f"pages on {big.name}", flush=True)
             results.write(pages.run(big, work, runs=scale.page_runs), out)
+
+    if "freshness" in which:
+        source = account.cached_account(scale.freshness_customers, cache=args.cache)
+        measured = freshness.run(
+            source, work, payments=scale.freshness_payments, latency_ms=scale.latency_ms,
+            rate_limit=scale.rate_limit, workers=scale.workers,
+        )  # fmt: skip
+        results.write(measured, out)
 
     if which & {"backfill", "incremental"}:
         source = account.cached_account(scale.account_customers, cache=args.cache)

@@ -100,14 +100,21 @@ class ServedAccount:
 
 
 @contextmanager
-def serve(account: Path, log: Path, latency_ms: float, rate_limit: float) -> Iterator[ServedAccount]:
-    """`python -m sandbox serve` on a free loopback port, until the block ends."""
+def serve(
+    account: Path, log: Path, latency_ms: float, rate_limit: float, webhooks: tuple[str, str] | None = None
+) -> Iterator[ServedAccount]:
+    """`python -m sandbox serve` on a free loopback port, until the block ends; with
+    `webhooks` (url, signing secret) it sends every new event there."""
     port = free_port()
     command = [sys.executable, "-m", "sandbox", "serve", "--data", str(account), "--port", str(port),
                "--latency-ms", str(latency_ms), "--rate-limit", str(rate_limit)]  # fmt: skip
+    env = dict(os.environ)
+    if webhooks is not None:
+        command += ["--webhook-url", webhooks[0]]
+        env["SANDBOX_WEBHOOK_SECRET"] = webhooks[1]  # never argv
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("w") as out:
-        process = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     base_url = f"http://127.0.0.1:{port}"
     try:
         # Serving starts after the account is copied to a working copy: seconds for a big one.

@@ -21,12 +21,16 @@ from urllib.parse import urlsplit
 
 from sandbox.generate import MAX_CUSTOMERS, MAX_MONTHS, main_generate
 from sandbox.server import DEFAULT_API_KEY, PERMISSIONS, Faults, Sandbox
+from sandbox.webhooks import WebhookSender
 from sync.command_line import BAD_INPUT, OneLineParser, directory, number
 
 RUNTIME_FAILURE = 1
 FIRST_DAY, LAST_DAY = datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
 share = number(0, 1)
 whole = number(-(2**63), 2**63 - 1, integer=True)
+
+# The signing secret comes from the environment, never argv: argv is visible to every user.
+WEBHOOK_SECRET_VARIABLE = "SANDBOX_WEBHOOK_SECRET"  # noqa: S105 - a variable name
 
 
 def day(text: str) -> int:
@@ -111,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         nargs="+",
         action="extend",
         default=[],
-        metavar="rk_test_...=read|portal_write",
+        metavar="rk_test_...=" + "|".join(PERMISSIONS),
     )
     serve.add_argument(
         "--portal-ttl",
@@ -124,6 +128,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     serve.add_argument(
         "--in-place", action="store_true", help="apply changes to DIR itself, not to a working copy"
+    )
+    serve.add_argument(
+        "--webhook-url",
+        help=f"POST every new event there, signed with ${WEBHOOK_SECRET_VARIABLE} (whsec_...)",
     )
 
     change = commands.add_parser("change", help="apply N realistic changes to a running sandbox")
@@ -148,6 +156,18 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "serve":
         env_key, env_restricted = keys_from_environment(parser)
+        secret = os.environ.get(WEBHOOK_SECRET_VARIABLE, "")
+        if args.webhook_url and not secret:
+            print(
+                f"sandbox: --webhook-url needs the signing secret in ${WEBHOOK_SECRET_VARIABLE}",
+                file=sys.stderr,
+            )
+            return BAD_INPUT
+        try:
+            webhooks = WebhookSender(args.webhook_url, secret) if args.webhook_url else None
+        except ValueError as error:
+            print(f"sandbox: argument --webhook-url: {error}", file=sys.stderr)
+            return BAD_INPUT
         try:
             server = Sandbox(
                 args.data,
@@ -161,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
                 portal_configured=not args.portal_unconfigured,
                 in_place=args.in_place,
                 fault_seed=args.fault_seed,
+                webhooks=webhooks,
             )
         except (FileNotFoundError, sqlite3.DatabaseError) as error:  # no account, or not one
             print(f"sandbox: argument --data: {args.data}: {error}", file=sys.stderr)
@@ -170,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"sandbox: cannot serve on 127.0.0.1:{args.port}: {error.strerror or error}", file=sys.stderr
             )
             return RUNTIME_FAILURE
-        print(f"sandbox serving {args.data} at {server.base_url} (Ctrl-C to stop)", flush=True)
+        sends = f", webhooks to {args.webhook_url}" if args.webhook_url else ""
+        print(f"sandbox serving {args.data} at {server.base_url}{sends} (Ctrl-C to stop)", flush=True)
         # Stopped with SIGTERM (by make demo, the benchmarks), still remove the working copy.
         signal.signal(signal.SIGTERM, _stop_serving)
         try:

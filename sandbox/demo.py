@@ -4,7 +4,8 @@ Everything lives under data/demo/ and is made once; a second run reuses it and
 only starts the servers (plus a cheap incremental sync):
 
 1. a generated account (python -m sandbox generate), served by the sandbox API on 127.0.0.1;
-2. a sync of that account into the demo warehouse (python -m sync);
+2. a sync of that account into the demo warehouse (python -m sync), then the sync loop
+   (every 15 minutes, and seconds after each webhook the sandbox sends when something changes);
 3. a cookie key and one staff user per role, with generated passwords, printed;
 4. the console on http://127.0.0.1:8501 (emails go to data/demo/outbox as .eml files).
 """
@@ -26,10 +27,11 @@ DEMO = Path(os.environ.get("DEMO_DIR", ROOT / "data" / "demo"))
 ACCOUNT = DEMO / "account"
 SANDBOX_PORT = int(os.environ.get("DEMO_SANDBOX_PORT", "12111"))
 CONSOLE_PORT = int(os.environ.get("DEMO_CONSOLE_PORT", "8501"))
+WEBHOOK_PORT = int(os.environ.get("DEMO_WEBHOOK_PORT", "8502"))
 DEMO_CUSTOMERS = os.environ.get("DEMO_CUSTOMERS", "2000")
 # Fake keys that only this sandbox knows: restricted, as production should be (README, "Restricted keys").
 SYNC_KEY = "rk_test_demo_sync_read_only"
-PORTAL_KEY = "rk_test_demo_portal_write"
+PORTAL_KEY = "rk_test_demo_console"  # STRIPE_PORTAL_API_KEY: the console's key
 ROLES = {"support": "Sam Support", "finance": "Fiona Finance", "admin": "Ada Admin"}
 
 
@@ -102,24 +104,36 @@ def main() -> int:
         python("-m", "sandbox", "generate", "--customers", DEMO_CUSTOMERS, "--months", "24",
                "--seed", "42", "--out", str(ACCOUNT))  # fmt: skip
         (ACCOUNT / "DONE").touch()
-    # Keys go to children through the environment: a command line is visible to every
-    # user of the machine (ps, /proc/<pid>/cmdline).
+    # Keys and the webhook signing secret go to children through the environment: a command
+    # line is visible to every user of the machine (ps, /proc/<pid>/cmdline). A fresh secret
+    # per demo is shared by the sandbox (sender) and the sync (receiver).
+    webhook_secret = "whsec_" + secrets.token_hex(24)
     sandbox = subprocess.Popen(
         [sys.executable, "-m", "sandbox", "serve", "--data", str(ACCOUNT), "--port", str(SANDBOX_PORT),
-         "--in-place"],
+         "--in-place", "--webhook-url", f"http://127.0.0.1:{WEBHOOK_PORT}/stripe/webhook"],
         cwd=ROOT,
-        env={**os.environ, "SANDBOX_RESTRICTED_KEYS": f"{SYNC_KEY}=read,{PORTAL_KEY}=portal_write"},
+        env={
+            **os.environ,
+            "SANDBOX_RESTRICTED_KEYS": f"{SYNC_KEY}=read,{PORTAL_KEY}=console",
+            "SANDBOX_WEBHOOK_SECRET": webhook_secret,
+        },
     )  # fmt: skip
+    sync_loop = None
     try:
         wait_for(f"http://127.0.0.1:{SANDBOX_PORT}/v1/customers", sandbox, "sandbox API")
         python("-m", "sync", env=env)
+        # Paying an invoice on the sandbox's hosted page shows in the console within seconds.
+        sync_loop = subprocess.Popen(
+            [sys.executable, "-m", "sync", "--every", "15m", "--listen", f"127.0.0.1:{WEBHOOK_PORT}"],
+            cwd=ROOT, env={**env, "STRIPE_WEBHOOK_SECRET": webhook_secret},
+        )  # fmt: skip
         logins = ensure_staff(env)
         print("\nDemo staff logins (also in data/demo/logins.txt):", *logins, sep="\n  ")
         print(
             f"\nOpen http://127.0.0.1:{CONSOLE_PORT} (Ctrl-C stops the console and the sandbox)\n", flush=True
         )
         console = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "console/app.py",
+            [sys.executable, "-m", "streamlit", "run", "console/server.py",
              "--server.port", str(CONSOLE_PORT), "--server.address", "127.0.0.1"],
             cwd=ROOT, env=env,
         )  # fmt: skip
@@ -129,8 +143,10 @@ def main() -> int:
             console.send_signal(signal.SIGINT)
             return console.wait()
     finally:
-        sandbox.terminate()
-        sandbox.wait(timeout=10)
+        for process in (sync_loop, sandbox):
+            if process is not None:
+                process.terminate()
+                process.wait(timeout=30)
 
 
 if __name__ == "__main__":

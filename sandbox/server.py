@@ -29,9 +29,14 @@ from urllib.parse import urlsplit
 from sandbox import portal, shapes
 from sandbox.params import StripeError, as_bool, as_int, as_list, invalid, missing, parse
 from sandbox.store import ACCOUNT_FILE, PREFIXES, AccountReader, NotFound, dump, get_meta
+from sandbox.webhooks import WebhookSender
 
 DEFAULT_API_KEY = "sk_test_sandbox_4eC39HqLyjWDarjtT1zdp7dc"
-PERMISSIONS = ("read", "portal_write")
+# Restricted key levels: `read` may call every GET (the sync); `portal_write` only creates
+# portal sessions; `console` is the console's key (README, "Restricted Stripe keys"): read
+# on CONSOLE_READS, write on portal sessions, nothing else.
+PERMISSIONS = ("read", "portal_write", "console")
+CONSOLE_READS = frozenset({"customers", "subscriptions", "invoices", "payment_methods"})
 SINGULAR = {
     "customers": "customer",
     "products": "product",
@@ -166,6 +171,7 @@ class Sandbox:
         portal_configured: bool = True,
         in_place: bool = False,
         fault_seed: int | None = None,
+        webhooks: WebhookSender | None = None,
     ) -> None:
         source = Path(data) / ACCOUNT_FILE
         if not source.is_file():
@@ -189,6 +195,9 @@ class Sandbox:
         self.writer = writer
         self.write_lock = threading.Lock()
         self.meta = get_meta(writer)
+        self.webhooks = webhooks
+        # Events past this rowid have not been sent as webhooks yet (new rows get higher rowids).
+        (self.events_sent,) = writer.execute("SELECT coalesce(max(rowid), 0) FROM events").fetchone()
         for level in (restricted_keys or {}).values():
             if level not in PERMISSIONS:
                 raise ValueError(f"restricted key permission must be one of {', '.join(PERMISSIONS)}")
@@ -227,6 +236,8 @@ class Sandbox:
     def close(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+        if self.webhooks is not None:
+            self.webhooks.close()
         self.writer.close()
         if self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
@@ -235,7 +246,27 @@ class Sandbox:
         from sandbox.changes import apply_changes
 
         with self.write_lock:
-            return apply_changes(self.writer, count, seed)
+            done = apply_changes(self.writer, count, seed)
+            self.send_new_events()
+            return done
+
+    def pay_invoice(self, invoice_id: str) -> None:
+        from sandbox.changes import pay_invoice
+
+        with self.write_lock:
+            pay_invoice(self.writer, invoice_id)
+            self.send_new_events()
+
+    def send_new_events(self) -> None:
+        """Queue the events written since the last call as webhooks (write_lock held)."""
+        rows = self.writer.execute(
+            "SELECT rowid, body FROM events WHERE rowid > ? ORDER BY rowid", (self.events_sent,)
+        ).fetchall()
+        if rows:
+            self.events_sent = rows[-1][0]
+            if self.webhooks is not None:
+                # The same bytes the Events API serves (absolute hosted invoice URLs).
+                self.webhooks.send([bytes(body).replace(*self.rewrite) for _, body in rows])
 
 
 def mask(key: str) -> str:
@@ -394,13 +425,20 @@ class Handler(BaseHTTPRequestHandler):
         if level == "secret":
             return
         portal_write = method == "POST" and path == "/v1/billing_portal/sessions"
-        if (level == "read" and method == "GET") or (level == "portal_write" and portal_write):
+        parts = path.split("/")[2:]
+        # A nested list (/v1/customers/<id>/payment_methods) needs the nested resource's permission.
+        resource = (parts[2] if len(parts) >= 3 else parts[0]) if parts else "resource"
+        if (
+            (level == "read" and method == "GET")
+            or (level in ("portal_write", "console") and portal_write)
+            or (level == "console" and method == "GET" and resource in CONSOLE_READS)
+        ):
             return
-        resource = path.split("/")[2] if path.count("/") >= 2 else "resource"
+        singular = SINGULAR.get(resource, resource.removesuffix("s"))
         needed = (
             "rak_billing_portal_session_write"
             if portal_write
-            else (f"rak_{SINGULAR.get(resource, resource)}_{'read' if method == 'GET' else 'write'}")
+            else (f"rak_{singular}_{'read' if method == 'GET' else 'write'}")
         )
         raise StripeError(
             403,
@@ -693,10 +731,7 @@ class Handler(BaseHTTPRequestHandler):
         invoice = re.fullmatch(r"/i/(in_[A-Za-z0-9]+)(/pdf|/pay)?", path)
         if invoice:
             if invoice.group(2) == "/pay" and method == "POST":
-                from sandbox.changes import pay_invoice
-
-                with sandbox.write_lock:
-                    pay_invoice(sandbox.writer, invoice.group(1))
+                sandbox.pay_invoice(invoice.group(1))
                 return Answer(303, b"", "text/plain", {"Location": f"/i/{invoice.group(1)}"})
             body = self.reader.get("invoices", invoice.group(1))
             if body is None:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.server import Faults, RequestLog, Sandbox
+from sandbox.webhooks import WebhookSender
 
 
 @dataclass
@@ -60,11 +61,14 @@ def running_sandbox(
     portal_configured: bool = True,
     fault_seed: int | None = None,
     in_place: bool = False,
+    webhook_url: str | None = None,
+    webhook_secret: str | None = None,
 ) -> Iterator[SandboxHandle]:
     """Serve the account in `data` on 127.0.0.1 (a free port unless given) until the block ends.
 
     The server works on a private copy of the account unless `in_place` (then changes
-    are written to `data` itself; worth it only for very large read-only accounts)."""
+    are written to `data` itself; worth it only for very large read-only accounts).
+    With `webhook_url`, every new event is sent there, signed with `webhook_secret`."""
     faults = Faults(latency_ms, rate_limit, error_rate, drop_rate, truncate_rate)
     server = Sandbox(
         data,
@@ -75,6 +79,7 @@ def running_sandbox(
         portal_configured=portal_configured,
         fault_seed=fault_seed,
         in_place=in_place,
+        webhooks=WebhookSender(webhook_url, webhook_secret or "") if webhook_url else None,
     )
     thread = threading.Thread(target=server.serve_forever, name="sandbox", daemon=True)
     thread.start()

@@ -21,6 +21,7 @@ from sync.fetch import KeyRefused
 from sync.job import BadConfiguration, RunSummary, one_line, run
 from sync.progress import BarProgress, Progress
 from sync.publish import Busy, DamagedWarehouse
+from sync.webhooks import RunSchedule, WebhookListener, listen_options
 
 log = logging.getLogger("sync")
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_KEY_REFUSED = 0, 1, 2, 3
@@ -49,6 +50,9 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--full", action="store_true", help="force a full backfill")
     parser.add_argument("--db", type=file_path, help="warehouse file (default: BILLING_DB)")
     parser.add_argument("--every", help="run again every interval (15m, 1h, ...); runs never overlap")
+    parser.add_argument(
+        "--listen", metavar="HOST:PORT", help="with --every: also run soon after a Stripe webhook"
+    )
     parser.add_argument(
         "--workers",
         type=number(1, MAX_WORKERS, integer=True),
@@ -116,26 +120,38 @@ def main(argv: list[str] | None = None) -> int:
         problem = None if args.db else file_path_problem(db)
         if problem:
             raise BadConfiguration(f"BILLING_DB: {problem}")
+        listen = listen_options(args.listen, every, settings.stripe_webhook_secret) if args.listen else None
     except (SettingsError, BadConfiguration) as exc:
         log.error("sync failed: bad configuration: %s", exc)
+        return EXIT_CONFIG
+    schedule = RunSchedule(every or 0.0, db)
+    try:
+        listener = WebhookListener(listen, schedule) if listen else None
+    except OSError as exc:
+        log.error("sync failed: bad configuration: cannot listen on %s: %s", args.listen, exc.strerror or exc)
         return EXIT_CONFIG
     signal.signal(signal.SIGTERM, _stop)
     try:
         while True:
             started = time.monotonic()
             code = _once(args, db, api_key, settings.stripe_api_base)
+            if listener is not None:
+                schedule.finished(published=code == EXIT_OK)
             if every is None or code in (EXIT_CONFIG, EXIT_KEY_REFUSED):
                 return code
-            # The next run starts an interval after this one started, or at once if
-            # this one took longer: never two at a time.
+            # The next run starts an interval after this one started (at once if this one
+            # took longer), or sooner when a webhook asks: never two at a time.
             try:
-                time.sleep(max(0.0, every - (time.monotonic() - started)))
+                schedule.next_run(started)
             except KeyboardInterrupt:
                 log.info("sync loop stopped between runs")
                 return EXIT_OK
     except KeyboardInterrupt:
         log.error("sync failed: stopped by a signal during a run (recorded as interrupted)")
         return EXIT_FAILED
+    finally:
+        if listener is not None:
+            listener.close()
 
 
 if __name__ == "__main__":

@@ -222,6 +222,13 @@ def _run(
         raise
 
 
+def published_cursor(db: Path) -> str | None:
+    """The events cursor of the published warehouse (None before the first run).
+
+    Raises DamagedWarehouse when the file cannot be read."""
+    return _read_live(db, [])[0]
+
+
 def schema_digest() -> str:
     return hashlib.sha256(SCHEMA.read_bytes()).hexdigest()[:16]
 

@@ -81,6 +81,14 @@ def test_incremental_benchmark_runs_after_changes(bench_dirs):
     assert figures["reload_requests"] > 0 and figures["ratio_reload_to_incremental"] > 0
 
 
+def test_freshness_benchmark_times_payments_through_webhooks(bench_dirs):
+    result = run_bench("freshness", bench_dirs)
+    figures = result["figures"]
+    assert len(figures["seconds"]) == figures["payments"] == 3
+    assert figures["p95_s"] >= figures["p50_s"] > 0
+    assert figures["nudged_runs"] >= 1  # the schedule (an hour) never fired: webhooks started them
+
+
 @pytest.mark.browser
 def test_pages_benchmark_loads_both_pages_in_chromium(bench_dirs):
     browser_or_skip()

@@ -50,6 +50,9 @@ def test_missing_key_is_bad_configuration(tmp_path: Path) -> None:
         (["--every", "soon"], {}, "--every"),
         (["--rate", "0"], {}, "--rate"),
         ([], {"STRIPE_API_BASE": "localhost:12111"}, "STRIPE_API_BASE"),
+        (["--every", "1h", "--listen", "127.0.0.1:8502"], {}, "STRIPE_WEBHOOK_SECRET"),
+        (["--every", "1h", "--listen", "127.0.0.1"], {"STRIPE_WEBHOOK_SECRET": "whsec_x"}, "--listen"),
+        (["--listen", "127.0.0.1:8502"], {"STRIPE_WEBHOOK_SECRET": "whsec_x"}, "--every"),
     ],
 )
 def test_malformed_settings_are_bad_configuration(
