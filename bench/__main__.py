@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 
 from bench import account, backfill, freshness, incremental, results, synthetic_warehouse
 from sandbox.generate import MAX_CUSTOMERS
-from sync.command_line import BAD_INPUT, OneLineParser, directory, number
+from settings.command_line import BAD_INPUT, OneLineParser, directory, number
 
 NAMES = ("backfill", "incremental", "queries", "pages", "freshness")
 

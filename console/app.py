@@ -14,6 +14,8 @@ if str(ROOT) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
+from console.ops.store import OpsStoreUnavailable  # noqa: E402
+from console.staff.accounts import StaffError  # noqa: E402
 from console.staff.cookie_key import check_cookie_key  # noqa: E402
 from console.staff.roles import pages_for  # noqa: E402
 from console.ui.sign_in import SignInGate  # noqa: E402
@@ -28,8 +30,17 @@ except SettingsError as problem:
     st.error(f"The console cannot start. {problem}")
     st.stop()
 
-gate = SignInGate(settings)
-staff = gate.signed_in_staff()
+try:
+    gate = SignInGate(settings)
+    staff = gate.signed_in_staff()
+except StaffError as problem:
+    st.error("The console cannot start: the staff users file is unusable. An admin must fix it.")
+    st.text(str(problem))
+    st.stop()
+except OpsStoreUnavailable as problem:
+    st.error("The ops store is unavailable: nobody can sign in until an admin fixes it.")
+    st.text(str(problem))
+    st.stop()
 if staff is None:
     st.stop()
 
@@ -53,4 +64,9 @@ navigation = st.navigation(
         for page in pages_for(staff.role)
     ]
 )
-navigation.run()
+try:
+    navigation.run()
+except OpsStoreUnavailable as problem:
+    # Nothing was half-written: every ops-store write is one transaction.
+    st.error("The ops store is unavailable: this page cannot record or show the console's own data.")
+    st.text(str(problem))

@@ -23,6 +23,7 @@ from console.display.tables import csv_text, people_text
 from console.warehouse import churn, dunning_outcomes, periods
 from console.warehouse.snapshots import WarehouseMissing, reading
 from settings import SettingsError, load_settings
+from settings.command_line import OneLineParser
 
 
 def _warehouse_file(text: str) -> Path:
@@ -50,7 +51,7 @@ def _read(path: Path, name: str, since: str | None) -> pd.DataFrame:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m console.report", description=__doc__.split("\n\n")[0])
+    parser = OneLineParser(prog="python -m console.report", description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "table", choices=("churn", "dunning"), help="which table (definitions: docs/METRICS.md)"
     )

@@ -17,6 +17,7 @@ from console.ops.store import OpsStoreUnavailable
 from console.staff import accounts
 from console.staff.roles import ROLES
 from settings import Settings, SettingsError, load_settings
+from settings.command_line import OneLineParser
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -71,7 +72,7 @@ def _unlock(settings: Settings, args: argparse.Namespace) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m console.users", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="python -m console.users", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
 
     add = commands.add_parser("add", help="add a staff user")

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from sandbox.generate import MAX_CUSTOMERS, MAX_MONTHS, main_generate
 from sandbox.server import DEFAULT_API_KEY, PERMISSIONS, Faults, Sandbox
 from sandbox.webhooks import WebhookSender
-from sync.command_line import BAD_INPUT, OneLineParser, directory, number
+from settings.command_line import BAD_INPUT, OneLineParser, directory, number
 
 RUNTIME_FAILURE = 1
 FIRST_DAY, LAST_DAY = datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)

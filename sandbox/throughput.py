@@ -20,7 +20,7 @@ from pathlib import Path
 
 from sandbox.store import PREFIXES
 from sandbox.testing import running_sandbox
-from sync.command_line import BAD_INPUT, OneLineParser, directory, number
+from settings.command_line import BAD_INPUT, OneLineParser, directory, number
 
 
 def page_through(

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from settings import SettingsError, load_settings
-from sync.command_line import OneLineParser, file_path, file_path_problem, number
+from settings.command_line import OneLineParser, file_path, file_path_problem, number
 from sync.fetch import KeyRefused
 from sync.job import BadConfiguration, RunSummary, one_line, run
 from sync.progress import BarProgress, Progress

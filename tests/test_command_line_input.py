@@ -4,8 +4,8 @@ Each row of COMMAND_LINES runs the command as a subprocess, exactly as typed in 
 and expects: the exit code (2 bad input, 1 runtime failure), exactly one line on
 stderr naming the problem (every word of `words` in it), no traceback.
 
-To cover another command (`python -m console.users`, `python -m console.report`), add
-rows: `argv` after `python -m`; `{placeholders}` are filled in by `fill` below.
+To cover another command, add rows: `argv` after `python -m`; `{placeholders}` are filled
+in by `fill` below, in the arguments and in the row's environment (`env`).
 """
 
 from __future__ import annotations
@@ -27,11 +27,13 @@ class CommandLine(NamedTuple):
     argv: tuple[str, ...]  # after `python -m`
     exit_code: int
     words: tuple[str, ...]  # all must appear in the one line on stderr
+    env: tuple[tuple[str, str], ...] = ()  # settings for this row
 
 
-def line(argv: str, exit_code: int, *words: str) -> CommandLine:
+def line(argv: str, exit_code: int, *words: str, **env: str) -> CommandLine:
     """A row: `argv` split on spaces; `''` stands for an empty argument."""
-    return CommandLine(tuple("" if a == "''" else a for a in argv.split(" ")), exit_code, words)
+    args = tuple("" if a == "''" else a for a in argv.split(" "))
+    return CommandLine(args, exit_code, words, tuple(env.items()))
 
 
 BAD_INPUT, FAILURE = 2, 1
@@ -129,7 +131,33 @@ BENCH_LINES = [
     line("bench --cache {file}", BAD_INPUT, "--cache", "is a file"),
     line("bench --cache {file}/cache --small backfill", BAD_INPUT, "Not a directory"),
 ]
-COMMAND_LINES = SYNC_LINES + SANDBOX_LINES + BENCH_LINES
+CONSOLE_LINES = [
+    line("console.users", BAD_INPUT, "required", "command"),
+    line("console.users teleport", BAD_INPUT, "invalid choice", "teleport"),
+    line("console.users add", BAD_INPUT, "username"),
+    line("console.users add bob --role nope", BAD_INPUT, "--role", "nope"),
+    line("console.users add bob --role support", BAD_INPUT, "--password-stdin"),  # no terminal
+    line("console.users add B@D --role support --password-stdin", BAD_INPUT, "username"),
+    line("console.users set-role nobody admin", BAD_INPUT, "no user", "nobody"),
+    line("console.users set-role bob king", BAD_INPUT, "invalid choice", "king"),
+    line("console.users remove nobody", BAD_INPUT, "no user"),
+    line("console.users unlock", BAD_INPUT, "username", "--client"),
+    line("console.users list", BAD_INPUT, "USERS_FILE", "folder", USERS_FILE="{dir}"),
+    line("console.users list", BAD_INPUT, "users file", "cannot be read", USERS_FILE="{not_yaml}"),
+    line("console.users list", BAD_INPUT, "not a users file", USERS_FILE="{file}"),
+    line("console.users unlock bob", FAILURE, "ops store", "cannot be used", OPS_DB="{not_sqlite}"),
+    line("console.users set-role bob admin", BAD_INPUT, "no user", USERS_FILE="{missing}/users.yaml"),
+    line("console.users list", BAD_INPUT, "COOKIE_EXPIRY_HOURS", COOKIE_EXPIRY_HOURS="soon"),
+    line("console.report", BAD_INPUT, "table"),
+    line("console.report churn --db ''", BAD_INPUT, "--db", "path"),
+    line("console.report churn --db {dir}", BAD_INPUT, "--db", "folder"),
+    line("console.report churn --db {missing}/billing.duckdb", BAD_INPUT, "No warehouse"),
+    line("console.report churn --db {file}", FAILURE, "cannot read the warehouse"),
+    line("console.report dunning --since 2025-13", BAD_INPUT, "--since", "2025-13"),
+    line("console.report dunning --since ''", BAD_INPUT, "--since"),
+    line("console.report dunning --format xml", BAD_INPUT, "--format", "xml"),
+]
+COMMAND_LINES = SYNC_LINES + SANDBOX_LINES + BENCH_LINES + CONSOLE_LINES
 
 
 @pytest.fixture(scope="module")
@@ -146,7 +174,11 @@ def fill(tmp_path: Path, sandbox_account: Path, busy_port: int) -> dict[str, str
     (tmp_path / "folder").mkdir()
     (tmp_path / "not-an-account").mkdir()
     (tmp_path / "not-an-account" / "account.sqlite").write_text("not SQLite\n")
+    (tmp_path / "not-yaml").write_text("credentials: [unclosed\n")
+    (tmp_path / "not-sqlite").write_bytes(b"not an ops store" * 300)
     return {
+        "not_yaml": str(tmp_path / "not-yaml"),
+        "not_sqlite": str(tmp_path / "not-sqlite"),
         "file": str(tmp_path / "a-file"),
         "dir": str(tmp_path / "folder"),
         "missing": str(tmp_path / "no-such-folder"),
@@ -163,6 +195,8 @@ def command_env(tmp_path: Path) -> dict[str, str]:
         CONSOLE_SECRETS_FILE=str(tmp_path / "no-secrets.toml"),
         STRIPE_API_KEY="sk_test_command_line",
         STRIPE_API_BASE="http://127.0.0.1:9",
+        USERS_FILE=str(tmp_path / "users.yaml"),
+        OPS_DB=str(tmp_path / "ops.sqlite3"),
     )
     return env
 
@@ -172,10 +206,11 @@ def test_bad_input_gets_one_line_and_its_exit_code(
     case: CommandLine, fill: dict[str, str], tmp_path: Path
 ) -> None:
     argv = [arg.format(**fill) for arg in case.argv]
+    env = {**command_env(tmp_path), **{name: value.format(**fill) for name, value in case.env}}
     done = subprocess.run(
         [sys.executable, "-m", *argv],
         cwd=ROOT,
-        env=command_env(tmp_path),
+        env=env,
         capture_output=True,
         text=True,
         timeout=60,

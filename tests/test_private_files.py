@@ -131,3 +131,27 @@ def test_demo_passes_no_key_on_a_command_line(tmp_path: Path) -> None:
     assert {
         path.name for path in (tmp_path / "demo").iterdir() if path.is_file() and mode(path) != 0o600
     } == set()
+
+
+def test_the_ops_store_and_written_emails_are_private(tmp_path: Path) -> None:
+    """The ops store holds outbox messages with portal links; the outbox folder holds them too."""
+    from console.links.mail import write_eml
+    from console.ops import audit, outbox
+    from console.ops.store import OpsStore
+
+    old = os.umask(0o022)  # a default umask: the files must be private anyway
+    try:
+        store = OpsStore(tmp_path / "ops" / "ops.sqlite3")
+        outbox.record(
+            store, request_key="k", customer_id="cus_1", sender="a@example.com",
+            recipient="b@example.com", subject="s", message=b"link",
+        )  # fmt: skip
+        written = write_eml(tmp_path / "outbox", "m.eml", b"link")
+        with store.connect() as conn:  # while a connection is open, the WAL and its index exist
+            audit.insert(conn, audit.AuditEntry("sam", "support", "cus_1", "portal", "copy", "created"))
+            files = [*(tmp_path / "ops").iterdir(), written]
+            modes = {p.name: oct(stat.S_IMODE(p.stat().st_mode)) for p in files}
+    finally:
+        os.umask(old)
+    assert {"ops.sqlite3", "ops.sqlite3-wal", "ops.sqlite3-shm", "m.eml"} <= set(modes)
+    assert modes == dict.fromkeys(modes, "0o600")

@@ -60,12 +60,9 @@ def read_credentials(path: Path) -> dict[str, Any]:
         data = yaml.safe_load(path.read_text()) or {}
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as problem:
         raise StaffError(f"the users file {path} cannot be read ({type(problem).__name__})") from None
-    credentials = data.get("credentials") if isinstance(data, dict) else None
-    if not isinstance(credentials or {}, dict) or not isinstance(
-        (credentials or {}).get("usernames", {}), dict
-    ):
+    credentials = data.get("credentials") or {} if isinstance(data, dict) else None
+    if not isinstance(credentials, dict) or not isinstance(credentials.get("usernames") or {}, dict):
         raise StaffError(f"the users file {path} is not a users file (see the README, Staff)")
-    credentials = credentials or {}
     credentials.setdefault("usernames", {})
     return credentials
 

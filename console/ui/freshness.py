@@ -51,9 +51,11 @@ def render_freshness(settings: Settings) -> None:
         st.info(str(missing), icon=":material/database:")
         st.stop()
     except duckdb.Error as problem:
+        # A plain rerun of the sync cannot fix an unreadable file: only a full run sets it aside.
         st.error(
-            "The warehouse file exists but cannot be read. Run the sync again (`python -m sync`) to "
-            "publish a fresh snapshot; the database said:",
+            "The warehouse file exists but cannot be read: it may be damaged. An admin must run "
+            "`python -m sync --full` on the sync host: it keeps the damaged file beside it (named "
+            "`….damaged-<UTC time>`) and rebuilds the warehouse from Stripe. The database said:",
             icon=":material/error:",
         )
         st.code(str(problem).splitlines()[0], language=None)

@@ -9,6 +9,7 @@ signs and reads the cookie.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from datetime import UTC, datetime, timedelta
@@ -26,8 +27,11 @@ from settings import Settings
 
 log = logging.getLogger(__name__)
 
-# Session-state flag: the next run that shows the sign-in form deletes the browser cookie.
+# Session-state count: the next runs that show the sign-in form delete the browser cookie.
 DROP_COOKIE = "drop_auth_cookie"
+# The cookie component acts only if it stays mounted long enough for its script to run, and
+# a quick rerun can unmount it first (seen under load): ask the browser a few times.
+DROP_REPEATS = 3
 COOKIE_REPEATS = "auth_cookie_repeats"
 SESSION_ENDED = "staff_session_ended"
 
@@ -82,9 +86,7 @@ class SignInGate:
         user = self._session_user()
         if user is not None:
             return user
-        if st.session_state.pop(DROP_COOKIE, False):
-            # Rendered now, with the form, so the browser really runs the deletion.
-            self.authenticator.cookie_controller.delete_cookie()
+        self._drop_cookie()
         if st.session_state.get(SESSION_ENDED):
             st.warning("Your session has ended. Please sign in again.")
         form = st.empty()
@@ -118,8 +120,20 @@ class SignInGate:
         if user is not None and sessions.session_is_live(self.store, token["username"], token["exp_date"]):
             _remember(user, token["exp_date"])
             return user
-        st.session_state[DROP_COOKIE] = True  # a revoked or expired cookie: clear it from the browser
+        st.session_state[DROP_COOKIE] = DROP_REPEATS  # a revoked or expired cookie: clear it from the browser
         return None
+
+    def _drop_cookie(self) -> None:
+        """Ask the browser to delete the sign-in cookie, rendered with the form so it runs;
+        each repeat is a new component (its own key), so the browser acts on each."""
+        left = st.session_state.get(DROP_COOKIE, 0)
+        if not left:
+            return
+        st.session_state[DROP_COOKIE] = left - 1
+        model = self.authenticator.cookie_controller.cookie_model
+        # KeyError: the component no longer knows the cookie, it is gone already.
+        with contextlib.suppress(KeyError):
+            model.cookie_manager.delete(model.cookie_name, key=f"drop_auth_cookie_{left}")
 
     def _cookie_token(self) -> dict | None:
         """The sign-in cookie's claims, or None. A cookie that does not decode to a well-formed
@@ -135,7 +149,7 @@ class SignInGate:
             if isinstance(token.get("username"), str) and isinstance(token.get("exp_date"), int | float):
                 return token
             log.warning("ignored a sign-in cookie without a username and expiry")
-        st.session_state[DROP_COOKIE] = True
+        st.session_state[DROP_COOKIE] = DROP_REPEATS
         return None
 
     def _sign_in_form(self) -> StaffUser | None:
@@ -172,6 +186,7 @@ class SignInGate:
         No st.rerun() here: the cookie is set by a component, which acts only once
         it is rendered, so this run goes on to render the page.
         """
+        st.session_state.pop(DROP_COOKIE, None)  # a new sign-in: its cookie stays
         cookies = self.authenticator.cookie_controller
         cookies.set_cookie()
         expires_at = cookies.cookie_model.exp_date
@@ -207,7 +222,7 @@ class SignInGate:
     def _forget(self) -> None:
         for key in ("staff", "staff_session_expires", "authentication_status", "username", "name", "roles"):
             st.session_state.pop(key, None)
-        st.session_state[DROP_COOKIE] = True
+        st.session_state[DROP_COOKIE] = DROP_REPEATS
 
 
 def _refusal(attempt: login_throttle.Attempt) -> str:

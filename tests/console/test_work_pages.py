@@ -156,6 +156,7 @@ def test_unreadable_warehouse_is_explained(console_env, open_page):
     at = open_page("support", "customers")
     assert not at.exception and not at.text_input
     assert "cannot be read" in at.error[0].value
+    assert "python -m sync --full" in at.error[0].value  # a plain rerun cannot fix it
 
 
 def test_a_new_snapshot_is_read_after_publication(console_env, open_page):

@@ -62,3 +62,20 @@ def test_revoking_one_user_leaves_the_others(app_as):
     admin.run()
     assert "staff" not in support.session_state
     assert admin.session_state["staff"].username == "ada"
+
+
+def test_sign_out_revokes_the_session_everywhere(app_as):
+    """Without a browser: the Sign out button ends the session server-side, so the same
+    session (a copied cookie names exactly this username and expiry) is refused elsewhere."""
+    mine, copy = app_as("support").run(), app_as("support").run()
+    expires_at = mine.session_state["staff_session_expires"]
+    copy.session_state["staff_session_expires"] = expires_at  # the same sign-in, in another tab
+    assert sessions.session_is_live(ops.store_for(load_settings().ops_db), "sam", expires_at)
+
+    next(b for b in mine.sidebar.button if b.label == "Sign out").click().run()
+    assert "staff" not in mine.session_state
+    assert not sessions.session_is_live(ops.store_for(load_settings().ops_db), "sam", expires_at)
+
+    copy.run()
+    assert "staff" not in copy.session_state
+    assert [t.label for t in copy.text_input] == ["Username", "Password"]

@@ -1,8 +1,10 @@
-"""Command-line input of `python -m sync`, `python -m sandbox` and `python -m bench`.
+"""Command-line input of every command: `python -m sync`, `sandbox`, `bench`, `console.users`,
+`console.report`.
 
 A bad option gets one line on stderr that names it and exit code 2, never a usage dump
-or a traceback: schedulers and people read the last line. The sandbox and the
-benchmarks use this module too (the sync imports neither of them).
+or a traceback: schedulers and people read the last line. It lives beside the settings
+because every command shares it, and the sync, the sandbox and the console import
+nothing of each other.
 """
 
 from __future__ import annotations
