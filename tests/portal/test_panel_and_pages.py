@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import duckdb
 import pytest
 
 from console import ops
@@ -112,10 +113,18 @@ def test_deleted_customer_gets_no_form(app_as, stripe_settings):
 def test_subscription_flows_offer_only_fitting_subscriptions(app_as, stripe_settings):
     customer_id = warehouse_rows(
         stripe_settings,
-        """SELECT customer_id FROM subscriptions GROUP BY customer_id
-           HAVING bool_or(status = 'active' AND NOT cancel_at_period_end) AND bool_or(status = 'canceled')
+        """SELECT customer_id FROM subscriptions WHERE status = 'active' AND NOT cancel_at_period_end
            ORDER BY customer_id LIMIT 1""",
     )[0][0]
+    # The edge on purpose, whatever the generated account holds: the same customer also has
+    # a canceled subscription (in this test's copy of the warehouse).
+    with duckdb.connect(str(stripe_settings.billing_db)) as con:
+        con.execute(
+            """INSERT INTO subscriptions BY NAME
+               SELECT * REPLACE ('sub_canceled_edge' AS id, 'canceled' AS status)
+               FROM subscriptions WHERE customer_id = ? LIMIT 1""",
+            [customer_id],
+        )
     sql = "SELECT id, status FROM subscriptions WHERE customer_id = ?"
     statuses = dict(warehouse_rows(stripe_settings, sql, customer_id))
     at = panel(app_as, "support", customer_id)
