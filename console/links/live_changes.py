@@ -94,10 +94,10 @@ class LiveLookCache:
         self._asking: set[str] = set()
         self._lock = threading.Lock()
 
-    def recent(self, customer_id: str) -> LiveCustomer | LiveUnavailable | None:
+    def forget(self) -> None:
+        """Drop every kept look (tests that serve another account under the same ids)."""
         with self._lock:
-            kept = self._kept.get(customer_id)
-        return kept[1] if kept and time.monotonic() - kept[0] < self.interval else None
+            self._kept.clear()
 
     def look(
         self, customer_id: str, fetch: Callable[[], LiveCustomer], *, force: bool = False

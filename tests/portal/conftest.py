@@ -230,19 +230,30 @@ def warehouse(console_env: dict[str, str]) -> Path:
 
 # A fixed "now" keeps the generated account (and who is in dunning) the same every day.
 ACCOUNT_NOW = 1_793_000_000
-PORTAL_KEY = "rk_test_portal_links_only"
+# The console's key (README, "Restricted Stripe keys"): portal sessions and the live look.
+PORTAL_KEY = "rk_test_console"
+# A key of the older kind, that may only create portal sessions: the live look is refused.
+PORTAL_ONLY_KEY = "rk_test_portal_links_only"
 READ_KEY = "rk_test_read_only"
+SANDBOX_KEYS = {PORTAL_KEY: "console", PORTAL_ONLY_KEY: "portal_write", READ_KEY: "read"}
 
 
 @pytest.fixture(scope="session")
-def portal_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+def portal_account(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The generated account; each sandbox serves its own copy, so changes stay in one sandbox."""
     from sandbox.generate import generate_account
-    from sandbox.testing import running_sandbox
 
     account = tmp_path_factory.mktemp("portal-account")
     generate_account(account, customers=80, months=12, seed=1, now=ACCOUNT_NOW)
-    keys = {PORTAL_KEY: "portal_write", READ_KEY: "read"}
-    with running_sandbox(account, restricted_keys=keys) as handle:
+    return account
+
+
+@pytest.fixture(scope="session")
+def portal_sandbox(portal_account: Path) -> Iterator[object]:
+    """Shared by the tests that change nothing in Stripe."""
+    from sandbox.testing import running_sandbox
+
+    with running_sandbox(portal_account, restricted_keys=SANDBOX_KEYS) as handle:
         yield handle
 
 
