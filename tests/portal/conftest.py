@@ -7,6 +7,7 @@ import datetime as dt
 import ipaddress
 import shutil
 import ssl
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
@@ -275,6 +276,52 @@ def stripe_settings(
     portal_sandbox.set_portal_configured(True)
     yield settings_with(STRIPE_PORTAL_API_KEY=PORTAL_KEY, STRIPE_API_BASE=portal_sandbox.base_url)
     portal_sandbox.set_portal_configured(True)
+
+
+@dataclass
+class LiveStripe:
+    sandbox: object
+    settings: Settings
+
+
+@pytest.fixture
+def live(
+    console_env, portal_account: Path, portal_warehouse_file: Path, settings_with
+) -> Iterator[LiveStripe]:
+    """A sandbox serving its own copy of the account the warehouse was synced from: for the tests
+    that change the account (pay, edit, delete) while the warehouse stays as the sync left it.
+    The customer page does not look at Stripe by itself unless a test sets LIVE_REFRESH_AFTER_MINUTES."""
+    from console.links.live_changes import LIVE_LOOKS
+    from sandbox.testing import running_sandbox
+
+    shutil.copy(portal_warehouse_file, console_env["BILLING_DB"])
+    LIVE_LOOKS.forget()  # looks kept from another test's sandbox would answer for this one
+    with running_sandbox(portal_account, restricted_keys=SANDBOX_KEYS) as handle:
+        settings = settings_with(
+            STRIPE_PORTAL_API_KEY=PORTAL_KEY,
+            STRIPE_API_BASE=handle.base_url,
+            LIVE_REFRESH_AFTER_MINUTES="100000",
+        )
+        yield LiveStripe(handle, settings)
+    LIVE_LOOKS.forget()
+
+
+def dunning_invoice(settings: Settings, customer_id: str) -> tuple[str, str, str]:
+    """(id, number, hosted page) of the customer's open invoice with a failed attempt."""
+    return warehouse_rows(
+        settings,
+        """SELECT i.id, i.number, i.hosted_invoice_url FROM invoices i
+           WHERE i.customer_id = ? AND i.status = 'open' AND EXISTS
+             (SELECT 1 FROM payment_attempts p WHERE p.invoice_id = i.id AND p.status = 'failed')""",
+        customer_id,
+    )[0]
+
+
+def pay_on_hosted_page(sandbox, invoice_id: str) -> None:
+    """What the customer does: the hosted invoice page's Pay button (no sync runs after it)."""
+    pay = urllib.request.Request(f"{sandbox.base_url}/i/{invoice_id}/pay", data=b"", method="POST")
+    with urllib.request.urlopen(pay, timeout=30):
+        pass
 
 
 def warehouse_rows(settings: Settings, sql: str, *args: object) -> list[tuple]:

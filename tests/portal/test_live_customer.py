@@ -5,70 +5,30 @@ page, new emails, cancellations, deletions), so each serves a fresh copy of it."
 
 from __future__ import annotations
 
-import shutil
-import urllib.request
-from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from email import message_from_bytes, policy
-from pathlib import Path
 
 import duckdb
 import pytest
 
 from console import ops
 from console.links.context import LinkError
-from console.links.live_changes import LIVE_LOOKS
 from console.links.requests import LinkRequest, NeedsConfirmation, create_link, request_key
 from console.ops import audit
 from console.staff.roles import StaffUser
 from settings import Settings
 from tests.conftest import free_port, notices
-from tests.portal.conftest import PORTAL_KEY, PORTAL_ONLY_KEY, SANDBOX_KEYS, dunning_customer, warehouse_rows
+from tests.portal.conftest import (
+    PORTAL_KEY,
+    PORTAL_ONLY_KEY,
+    dunning_customer,
+    dunning_invoice,
+    pay_on_hosted_page,
+    warehouse_rows,
+)
 
 SAM = StaffUser("sam", "Sam Tester", "support")
 REFRESH = "Refresh from Stripe"
-NEVER = "100000"  # LIVE_REFRESH_AFTER_MINUTES: the page does not look by itself
-
-
-@dataclass
-class Live:
-    sandbox: object
-    settings: Settings
-
-
-@pytest.fixture
-def live(console_env, portal_account: Path, portal_warehouse_file: Path, settings_with) -> Iterator[Live]:
-    """A sandbox serving its own copy of the account the warehouse was synced from."""
-    from sandbox.testing import running_sandbox
-
-    shutil.copy(portal_warehouse_file, console_env["BILLING_DB"])
-    LIVE_LOOKS.forget()
-    with running_sandbox(portal_account, restricted_keys=SANDBOX_KEYS) as handle:
-        settings = settings_with(
-            STRIPE_PORTAL_API_KEY=PORTAL_KEY,
-            STRIPE_API_BASE=handle.base_url,
-            LIVE_REFRESH_AFTER_MINUTES=NEVER,
-        )
-        yield Live(handle, settings)
-    LIVE_LOOKS.forget()
-
-
-def dunning_invoice(settings: Settings, customer_id: str) -> tuple[str, str, str]:
-    """(id, number, hosted page) of the customer's open invoice with a failed attempt."""
-    return warehouse_rows(
-        settings,
-        """SELECT i.id, i.number, i.hosted_invoice_url FROM invoices i
-           WHERE i.customer_id = ? AND i.status = 'open' AND EXISTS
-             (SELECT 1 FROM payment_attempts p WHERE p.invoice_id = i.id AND p.status = 'failed')""",
-        customer_id,
-    )[0]
-
-
-def pay_on_hosted_page(sandbox, invoice_id: str) -> None:
-    """What the customer does: the hosted invoice page's Pay button (no sync runs after it)."""
-    pay = urllib.request.Request(f"{sandbox.base_url}/i/{invoice_id}/pay", data=b"", method="POST")
-    with urllib.request.urlopen(pay, timeout=30):
-        pass
 
 
 def customer_page(app_as, customer_id: str):
