@@ -7,21 +7,22 @@ which of them are in dunning, by docs/METRICS.md's rule) and the subscriptions' 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import duckdb
 
 from console.rules.dunning import invoices_in_dunning
 
 
-@dataclass(frozen=True)
-class SyncedInvoice:
+class SyncedInvoice(NamedTuple):
+    """An invoice open at the sync."""
+
     id: str
     number: str | None
     in_dunning: bool
 
 
-@dataclass(frozen=True)
-class SyncedSubscription:
+class SyncedSubscription(NamedTuple):
     id: str
     status: str
     cancel_at_period_end: bool
