@@ -6,6 +6,7 @@ from console.display.text import printable, utc_text
 from console.staff.roles import PAGES_BY_KEY
 from console.ui import snapshot_cache
 from console.ui.frame import page_frame
+from console.ui.live_look import render_live_look
 from console.ui.portal_panel import render_portal_panel
 from console.warehouse import customers
 
@@ -39,7 +40,9 @@ if profile.deleted:
         "This customer was deleted in Stripe. Their history is kept here, read-only.",
         icon=":material/delete:",
     )
-if profile.delinquent:
+# While a live look newer than the sync is shown, the banner, hint and default flow follow it.
+live = render_live_look(settings, customer_id)
+if live.delinquent if live else profile.delinquent:
     st.error("Delinquent: Stripe marks this customer's latest payment as failed.", icon=":material/warning:")
 
 # Untrusted values go through st.text, never Markdown.
@@ -88,4 +91,4 @@ else:
 
 st.divider()
 # The panel checks the role itself (finance sees the history only).
-render_portal_panel(settings, frame.staff, customer_id)
+render_portal_panel(settings, frame.staff, customer_id, live=live)

@@ -330,3 +330,29 @@ def pay_invoice(db: sqlite3.Connection, invoice_id: str) -> bool:
     ledger.attempt(ledger.invoices[invoice_id], t, None)
     session.save()
     return True
+
+
+def change_customer(db: sqlite3.Connection, customer_id: str, action: str, value: str | None = None) -> bool:
+    """One named change to one customer now, with its events, for a test that needs exactly it:
+    "email" (to `value`), "cancel" (subscription `value`, at once, on request) or "delete"."""
+    session = Session(db, random.Random())
+    if db.execute("SELECT 1 FROM customers WHERE id = ? AND deleted = 0", (customer_id,)).fetchone() is None:
+        return False
+    ledger = session.ledger(customer_id)
+    t = int(time.time())
+    if action == "email":
+        ledger.advance(t)
+        ledger.customer["email"] = value
+        ledger.emit(ledger.customer, "customer.updated", t)
+    elif action == "cancel":
+        sub = ledger.subscriptions.get(value or "")
+        if sub is None:
+            return False
+        ledger.cancel(sub, t, "cancellation_requested", at_period_end=False)
+    elif action == "delete":
+        ledger.delete_customer(t)
+        db.execute("UPDATE customers SET deleted = 1 WHERE id = ?", (customer_id,))
+    else:
+        raise ValueError(f"unknown customer change {action!r}")
+    session.save()
+    return True

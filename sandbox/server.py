@@ -257,6 +257,14 @@ class Sandbox:
             pay_invoice(self.writer, invoice_id)
             self.send_new_events()
 
+    def change_customer(self, customer_id: str, action: str, value: str | None = None) -> bool:
+        from sandbox.changes import change_customer
+
+        with self.write_lock:
+            done = change_customer(self.writer, customer_id, action, value)
+            self.send_new_events()
+            return done
+
     def send_new_events(self) -> None:
         """Queue the events written since the last call as webhooks (write_lock held)."""
         rows = self.writer.execute(

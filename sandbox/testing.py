@@ -26,6 +26,10 @@ class SandboxHandle:
         """Apply `count` realistic changes now (objects updated, events recorded)."""
         return self.server.apply_changes(count, seed)
 
+    def change_customer(self, customer_id: str, action: str, value: str | None = None) -> bool:
+        """One exact change now: "email" (to `value`), "cancel" (subscription `value`) or "delete"."""
+        return self.server.change_customer(customer_id, action, value)
+
     def set_faults(self, **faults: float) -> None:
         """Change faults while running, e.g. set_faults(rate_limit=5) or set_faults(latency_ms=0)."""
         self.server.set_faults(**faults)

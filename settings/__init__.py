@@ -122,6 +122,8 @@ class Settings:
     outbox_dir: Path = _setting(ROOT / "data" / "outbox", _path)
     # Freshness
     freshness_warn_minutes: int = _setting(60, _int(1))
+    # The customer page looks at Stripe by itself when the last sync is older than this.
+    live_refresh_after_minutes: int = _setting(5, _int(1))
 
     def __repr__(self) -> str:
         shown = []

@@ -1,15 +1,18 @@
 """What a portal link for a customer depends on, as the warehouse knows it: their contact,
-their invoice in dunning, the subscriptions a flow may act on and the plans to move to."""
+their invoice in dunning, the subscriptions a flow may act on and the plans to move to.
+`LinkContext.seen_live` puts what Stripe says now over it (console/links/live_customer.py)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from console.display.money import format_money
 from console.links import mail, portal
+from console.links.live_customer import LiveCustomer
 from console.warehouse import customers
 from console.warehouse.snapshots import WarehouseMissing, reading
+from console.warehouse.synced_customer import SyncedCustomer, synced_customer
 
 _CANCELABLE = frozenset({"active", "trialing", "past_due", "unpaid", "paused"})
 _UPDATABLE = frozenset({"active", "trialing", "past_due"})
@@ -30,12 +33,17 @@ class PriceChoice:
 class SubscriptionChoice:
     id: str
     status: str
-    label: str
+    summary: str  # id, plan and amount; the label adds the status
     plan: str  # product and price nickname, as the customer knows the subscription
     currency: str | None
     item_id: str | None  # the subscription's item, when it has exactly one (plan changes need that)
     price_id: str | None
     cancel_at_period_end: bool
+
+    @property
+    def label(self) -> str:
+        ending = ", cancels at period end" if self.cancel_at_period_end else ""
+        return f"{self.summary} ({self.status}{ending})"
 
     @property
     def cancelable(self) -> bool:
@@ -56,6 +64,8 @@ class LinkContext:
     dunning_invoice: mail.DunningInvoice | None
     subscriptions: tuple[SubscriptionChoice, ...]
     prices: tuple[PriceChoice, ...]
+    synced: SyncedCustomer  # what the live look is compared with
+    live: LiveCustomer | None = None  # set by `seen_live`
 
     @property
     def default_flow(self) -> str:
@@ -65,6 +75,29 @@ class LinkContext:
     @property
     def locale(self) -> str | None:
         return portal.portal_locale(list(self.preferred_locales))
+
+    def seen_live(self, live: LiveCustomer) -> LinkContext:
+        """This context with Stripe's current contact, dunning invoice and subscription states.
+
+        A subscription created since the sync is not offered (its plan is not in the warehouse
+        yet); one that ended since is kept with its new status, so no flow accepts it.
+        """
+        states = {s.id: s for s in live.subscriptions}
+        return replace(
+            self,
+            name=live.name,
+            email=live.email,
+            deleted=live.deleted,
+            preferred_locales=live.preferred_locales,
+            dunning_invoice=live.dunning_mail_invoice(),
+            subscriptions=tuple(
+                replace(s, status=states[s.id].status, cancel_at_period_end=states[s.id].cancel_at_period_end)
+                if s.id in states
+                else s
+                for s in self.subscriptions
+            ),
+            live=live,
+        )
 
     def subscriptions_for(self, flow: str) -> list[SubscriptionChoice]:
         if flow == "subscription_cancel":
@@ -110,10 +143,9 @@ def _subscription_choice(row: tuple) -> SubscriptionChoice:
     sub_id, status, currency, at_period_end, items, item_id, price_id, nick, product, amount, *rest = row
     plan = plan_name(product, nick, price_id or "no items")
     more = f" +{items - 1} more items" if items > 1 else ""
-    ending = ", cancels at period end" if at_period_end else ""
-    label = f"{sub_id}: {plan} {_money_label(amount, *rest)}{more} ({status}{ending})"
+    summary = f"{sub_id}: {plan} {_money_label(amount, *rest)}{more}"
     return SubscriptionChoice(
-        id=sub_id, status=status, label=label, plan=plan, currency=currency or rest[0],
+        id=sub_id, status=status, summary=summary, plan=plan, currency=currency or rest[0],
         item_id=item_id if items == 1 else None, price_id=price_id,
         cancel_at_period_end=bool(at_period_end),
     )  # fmt: skip
@@ -135,6 +167,7 @@ def link_context(billing_db: Path, customer_id: str) -> LinkContext:
             invoice = customers.latest_invoice_in_dunning(con, customer_id)
             subscriptions = customers.subscription_plans(con, customer_id)
             prices = customers.recurring_prices(con)
+            synced = synced_customer(con, customer_id)
     except WarehouseMissing as missing:
         raise LinkError(str(missing)) from None
     cid, name, email, deleted, locales = contact
@@ -153,4 +186,5 @@ def link_context(billing_db: Path, customer_id: str) -> LinkContext:
         ),
         subscriptions=tuple(_subscription_choice(row) for row in subscriptions),
         prices=tuple(_price_choice(row) for row in prices),
+        synced=synced,
     )

@@ -1,9 +1,19 @@
 """Portal links on behalf of a customer: the rules of a request, in one place.
 
-`create_link` checks the agent's role, reserves a slot under their hourly limit, reads
-the customer from the warehouse (the only source of the recipient), asks Stripe for the
+`create_link` checks the agent's role, reads the customer from the warehouse, reserves a
+slot under their hourly limit, re-checks the customer live in Stripe, asks Stripe for the
 session (console/links/portal.py) and delivers it: shown once to the agent, or emailed
-through the outbox (console/links/delivery.py). Every request ends as an audit row.
+through the outbox (console/links/delivery.py). Every request ends as an audit row, except
+one paused for the agent's confirmation.
+
+**The live re-check.** The warehouse lags Stripe by up to one sync, and a link acts on the
+customer now: so the recipient (the email on Stripe's record now), the email's unpaid
+invoice and its payment page come from Stripe's answer, never from the warehouse. When
+Stripe differs from what the agent saw (an invoice paid since the sync, a new email, a
+subscription canceled), the request stops with `NeedsConfirmation`; the agent confirms
+those differences and sends the request again carrying their fingerprint. A customer
+deleted in Stripe is refused. When Stripe cannot be read, the request is refused too: a
+link is never made on data that may be stale.
 
 One request, one session, one email: the caller passes a request key that is the same
 for a double click or a Streamlit rerun of the same form submission. It is the Stripe
@@ -19,6 +29,8 @@ from dataclasses import dataclass, field
 from console import ops
 from console.links import delivery, mail, portal
 from console.links.context import LinkContext, LinkError, PriceChoice, SubscriptionChoice, link_context
+from console.links.live_changes import Change, changes_since_sync
+from console.links.live_customer import LiveUnavailable, fetch_live_customer
 from console.ops import audit, link_requests, outbox
 from console.rules.links import is_link_made
 from console.staff.roles import StaffUser, can_create_links
@@ -34,6 +46,17 @@ class LinkRequest:
     delivery: str  # copy | email
     subscription_id: str | None = None
     price_id: str | None = None
+    confirmed: str | None = None  # the fingerprint of the live state whose differences the agent confirmed
+
+
+class NeedsConfirmation(LinkError):
+    """Stripe differs from what the agent saw: nothing was made; confirm `changes`, then retry
+    the request with `confirmed=fingerprint`."""
+
+    def __init__(self, changes: tuple[Change, ...], fingerprint: str) -> None:
+        self.changes, self.fingerprint = changes, fingerprint
+        listed = " ".join(change.text for change in changes)
+        super().__init__(f"Stripe changed since the last sync: {listed} Confirm to go on with Stripe's data.")
 
 
 @dataclass(frozen=True)
@@ -138,6 +161,11 @@ def create_link(settings: Settings, staff: StaffUser, request: LinkRequest, key:
         run.record_made(result.outcome, slot.session_id, already.last_error)
         return result
 
+    try:
+        context, subscription, price = _recheck_live(run, context)
+    except LinkError:
+        link_requests.release(run.store, key)
+        raise
     session = _create_session(run, context, subscription, price)
     if request.delivery == "copy":
         run.record_made("created", session.id)
@@ -148,6 +176,36 @@ def create_link(settings: Settings, staff: StaffUser, request: LinkRequest, key:
             url=session.url,
         )
     return _email_link(run, context, session, subscription, price)
+
+
+def _recheck_live(
+    run: _Request, context: LinkContext
+) -> tuple[LinkContext, SubscriptionChoice | None, PriceChoice | None]:
+    """The context as Stripe has it now, and the request's target checked against it.
+
+    NeedsConfirmation (not audited: the request waits for the agent) when Stripe differs from
+    the warehouse and the agent has not confirmed this very state; audited LinkError otherwise.
+    """
+    try:
+        live = fetch_live_customer(run.settings, run.request.customer_id)
+    except LiveUnavailable as cause:
+        raise run.refuse(
+            "failed", f"Could not re-check this customer in Stripe before the link: {cause} No link was made."
+        ) from None
+    if live.deleted:
+        gone = "Stripe has no such customer" if live.missing else "This customer was deleted in Stripe"
+        raise run.refuse("refused", f"{gone} since the last sync: no portal link can be made.")
+    changes = changes_since_sync(context.synced, live)
+    if changes and run.request.confirmed != live.fingerprint:
+        raise NeedsConfirmation(changes, live.fingerprint)
+    context = context.seen_live(live)
+    try:
+        if run.request.delivery == "email" and (problem := context.recipient_problem()):
+            raise LinkError(problem)
+        subscription, price = _target(context, run.request)
+    except LinkError as refused:
+        raise run.refuse("refused", str(refused)) from None
+    return context, subscription, price
 
 
 def _create_session(

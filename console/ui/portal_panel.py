@@ -5,18 +5,22 @@ browser session's state and replaces the buttons by the result once a link is
 made, so a double click or a rerun repeats the same request (same key) instead
 of making a second link. "Make another link" starts a new request. A new
 portal URL is kept in session state only until it has been displayed once.
+When Stripe differs from what the agent saw, the request waits for Confirm or
+Cancel (console/links/requests.py, the live re-check).
 """
 
 from __future__ import annotations
 
 import secrets
+from dataclasses import replace
 
 import streamlit as st
 
 from console import ops
 from console.links import portal
 from console.links.context import LinkContext, LinkError, PriceChoice, SubscriptionChoice, link_context
-from console.links.requests import LinkRequest, create_link, request_key
+from console.links.live_customer import LiveCustomer
+from console.links.requests import LinkRequest, NeedsConfirmation, create_link, request_key
 from console.ops import audit
 from console.staff.roles import StaffUser, can_create_links
 from console.ui.widgets import notice
@@ -36,19 +40,28 @@ HISTORY_COLUMNS = [
 
 def _keys(customer_id: str) -> dict[str, str]:
     prefix = f"portal_link_{customer_id}"
-    return {name: f"{prefix}_{name}" for name in ("nonce", "done", "url", "error", "flow", "copy", "email")}
+    return {
+        name: f"{prefix}_{name}"
+        for name in ("nonce", "done", "url", "error", "flow", "copy", "email", "confirm")
+    }
 
 
-def render_portal_panel(settings: Settings, staff: StaffUser, customer_id: str) -> None:
-    """Flow choice, delivery buttons, the result, and this customer's audit rows."""
+def render_portal_panel(
+    settings: Settings, staff: StaffUser, customer_id: str, live: LiveCustomer | None = None
+) -> None:
+    """Flow choice, delivery buttons, the result, and this customer's audit rows.
+
+    With `live` (the page's live look), the hint, default flow and shown email follow Stripe now."""
     keys = _keys(customer_id)
     st.subheader("Portal link", anchor=False)
     if not can_create_links(staff.role):
         st.caption(f"Your role ({staff.role}) cannot create portal links.")
     elif keys["done"] in st.session_state:
         _render_result(keys)
+    elif keys["confirm"] in st.session_state:
+        _render_confirmation(settings, staff, keys)
     else:
-        _render_form(settings, staff, customer_id, keys)
+        _render_form(settings, staff, customer_id, keys, live)
     _render_history(settings, customer_id)
 
 
@@ -64,7 +77,23 @@ def _render_result(keys: dict[str, str]) -> None:
         st.rerun()
 
 
-def _render_form(settings: Settings, staff: StaffUser, customer_id: str, keys: dict[str, str]) -> None:
+def _render_confirmation(settings: Settings, staff: StaffUser, keys: dict[str, str]) -> None:
+    """The differences Stripe showed at the re-check; Confirm sends the request for that state."""
+    request, changes = st.session_state[keys["confirm"]]
+    notice("warning", "Stripe changed since the last sync:\n" + "\n".join(f"- {text}" for text in changes))
+    st.caption("Confirm to make the link with what Stripe has now (its email, its unpaid invoices).")
+    left, right = st.columns(2)
+    if left.button("Confirm", key=f"{keys['confirm']}_yes", icon=":material/check:"):
+        del st.session_state[keys["confirm"]]
+        _submit(settings, staff, request, keys)
+    if right.button("Cancel", key=f"{keys['confirm']}_no", icon=":material/close:"):
+        del st.session_state[keys["confirm"]]
+        st.rerun()
+
+
+def _render_form(
+    settings: Settings, staff: StaffUser, customer_id: str, keys: dict[str, str], live: LiveCustomer | None
+) -> None:
     error = st.session_state.pop(keys["error"], None)
     if error:
         notice("error", error)
@@ -73,6 +102,7 @@ def _render_form(settings: Settings, staff: StaffUser, customer_id: str, keys: d
     except LinkError as problem:
         notice("error", str(problem))
         return
+    context = context.seen_live(live) if live else context
     if context.deleted:
         st.warning("This customer is deleted in Stripe: no portal link can be made.")
         return
@@ -142,6 +172,9 @@ def _submit(settings: Settings, staff: StaffUser, request: LinkRequest, keys: di
     nonce = st.session_state.setdefault(keys["nonce"], secrets.token_hex(16))
     try:
         result = create_link(settings, staff, request, request_key(staff, request, nonce))
+    except NeedsConfirmation as differs:
+        confirmed = replace(request, confirmed=differs.fingerprint)
+        st.session_state[keys["confirm"]] = (confirmed, [change.text for change in differs.changes])
     except LinkError as failure:
         st.session_state[keys["error"]] = str(failure)
         st.session_state[keys["nonce"]] = secrets.token_hex(16)

@@ -7,6 +7,7 @@ import datetime as dt
 import ipaddress
 import shutil
 import ssl
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
@@ -230,19 +231,30 @@ def warehouse(console_env: dict[str, str]) -> Path:
 
 # A fixed "now" keeps the generated account (and who is in dunning) the same every day.
 ACCOUNT_NOW = 1_793_000_000
-PORTAL_KEY = "rk_test_portal_links_only"
+# The console's key (README, "Restricted Stripe keys"): portal sessions and the live look.
+PORTAL_KEY = "rk_test_console"
+# A key of the older kind, that may only create portal sessions: the live look is refused.
+PORTAL_ONLY_KEY = "rk_test_portal_links_only"
 READ_KEY = "rk_test_read_only"
+SANDBOX_KEYS = {PORTAL_KEY: "console", PORTAL_ONLY_KEY: "portal_write", READ_KEY: "read"}
 
 
 @pytest.fixture(scope="session")
-def portal_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+def portal_account(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The generated account; each sandbox serves its own copy, so changes stay in one sandbox."""
     from sandbox.generate import generate_account
-    from sandbox.testing import running_sandbox
 
     account = tmp_path_factory.mktemp("portal-account")
     generate_account(account, customers=80, months=12, seed=1, now=ACCOUNT_NOW)
-    keys = {PORTAL_KEY: "portal_write", READ_KEY: "read"}
-    with running_sandbox(account, restricted_keys=keys) as handle:
+    return account
+
+
+@pytest.fixture(scope="session")
+def portal_sandbox(portal_account: Path) -> Iterator[object]:
+    """Shared by the tests that change nothing in Stripe."""
+    from sandbox.testing import running_sandbox
+
+    with running_sandbox(portal_account, restricted_keys=SANDBOX_KEYS) as handle:
         yield handle
 
 
@@ -264,6 +276,52 @@ def stripe_settings(
     portal_sandbox.set_portal_configured(True)
     yield settings_with(STRIPE_PORTAL_API_KEY=PORTAL_KEY, STRIPE_API_BASE=portal_sandbox.base_url)
     portal_sandbox.set_portal_configured(True)
+
+
+@dataclass
+class LiveStripe:
+    sandbox: object
+    settings: Settings
+
+
+@pytest.fixture
+def live(
+    console_env, portal_account: Path, portal_warehouse_file: Path, settings_with
+) -> Iterator[LiveStripe]:
+    """A sandbox serving its own copy of the account the warehouse was synced from: for the tests
+    that change the account (pay, edit, delete) while the warehouse stays as the sync left it.
+    The customer page does not look at Stripe by itself unless a test sets LIVE_REFRESH_AFTER_MINUTES."""
+    from console.links.live_changes import LIVE_LOOKS
+    from sandbox.testing import running_sandbox
+
+    shutil.copy(portal_warehouse_file, console_env["BILLING_DB"])
+    LIVE_LOOKS.forget()  # looks kept from another test's sandbox would answer for this one
+    with running_sandbox(portal_account, restricted_keys=SANDBOX_KEYS) as handle:
+        settings = settings_with(
+            STRIPE_PORTAL_API_KEY=PORTAL_KEY,
+            STRIPE_API_BASE=handle.base_url,
+            LIVE_REFRESH_AFTER_MINUTES="100000",
+        )
+        yield LiveStripe(handle, settings)
+    LIVE_LOOKS.forget()
+
+
+def dunning_invoice(settings: Settings, customer_id: str) -> tuple[str, str, str]:
+    """(id, number, hosted page) of the customer's open invoice with a failed attempt."""
+    return warehouse_rows(
+        settings,
+        """SELECT i.id, i.number, i.hosted_invoice_url FROM invoices i
+           WHERE i.customer_id = ? AND i.status = 'open' AND EXISTS
+             (SELECT 1 FROM payment_attempts p WHERE p.invoice_id = i.id AND p.status = 'failed')""",
+        customer_id,
+    )[0]
+
+
+def pay_on_hosted_page(sandbox, invoice_id: str) -> None:
+    """What the customer does: the hosted invoice page's Pay button (no sync runs after it)."""
+    pay = urllib.request.Request(f"{sandbox.base_url}/i/{invoice_id}/pay", data=b"", method="POST")
+    with urllib.request.urlopen(pay, timeout=30):
+        pass
 
 
 def warehouse_rows(settings: Settings, sql: str, *args: object) -> list[tuple]:

@@ -179,12 +179,20 @@ def test_stripe_errors_become_clear_messages(stripe_settings, settings_with, por
     assert "Customer portal: write" in stripe_error(read_only, {"customer": context.customer_id})
 
 
-def test_the_console_key_needs_only_portal_write(stripe_settings, portal_sandbox):
-    """Every console request in these tests used a key that may do nothing but create portal sessions."""
+def test_the_console_key_reads_the_customer_then_writes_one_session(stripe_settings, portal_sandbox):
+    """Every console request in these tests used the console's restricted key: the live re-check of
+    the one customer (four reads), then the session."""
     assert stripe_settings.portal_api_key == PORTAL_KEY
+    customer_id = dunning_customer(stripe_settings)
     portal_sandbox.requests.clear()
-    make(stripe_settings, LinkRequest(dunning_customer(stripe_settings), "payment_method_update", "copy"))
-    assert [(r.method, r.path) for r in portal_sandbox.requests] == [("POST", "/v1/billing_portal/sessions")]
+    make(stripe_settings, LinkRequest(customer_id, "payment_method_update", "copy"))
+    assert [(r.method, r.path) for r in portal_sandbox.requests] == [
+        ("GET", f"/v1/customers/{customer_id}"),
+        ("GET", "/v1/subscriptions"),
+        ("GET", "/v1/invoices"),
+        ("GET", "/v1/invoices"),
+        ("POST", "/v1/billing_portal/sessions"),
+    ]
 
 
 # --- one request, one session, one email ------------------------------------------------------

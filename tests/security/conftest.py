@@ -9,6 +9,7 @@ import sys
 from tests.conftest import ROOT, STAFF_PASSWORDS, WAIT_MS, auth_cookie, browser_sign_in  # noqa: F401 (re-exported)
 from tests.console.conftest import open_page, warehouse  # noqa: F401 (the page tests' fixtures, reused here)
 from tests.portal.conftest import (  # noqa: F401 (the portal tests' sandbox and settings, reused here)
+    portal_account,
     portal_sandbox,
     portal_warehouse_file,
     settings_with,

@@ -1,9 +1,9 @@
-"""Least-privilege keys, checked against the sandbox's request log (issue 9).
+"""Least-privilege keys, checked against the sandbox's request log (issues 9 and 13).
 
-The console's key only ever creates billing-portal sessions (POST
-/v1/billing_portal/sessions, "Customer portal: Write"); the sync's key only ever
-reads (GET). Each side is given both restricted keys in its environment and must
-use only its own.
+The console's key writes only billing-portal sessions (POST /v1/billing_portal/sessions,
+"Customer portal: Write") and reads only the customer it acts for: the customer, their
+subscriptions and invoices (the live re-check). The sync's key only ever reads (GET).
+Each side is given both restricted keys in its environment and must use only its own.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from tests.conftest import ROOT, notices
 from tests.portal.conftest import PORTAL_KEY, READ_KEY, dunning_customer
 
 PORTAL_CALL = ("POST", "/v1/billing_portal/sessions")
+# What the console's key may read (README, "Restricted Stripe keys"): the live look at one customer.
+LIVE_READS = {"/v1/subscriptions", "/v1/invoices"}
 
 
 def made_a_link(at) -> bool:
@@ -35,9 +37,10 @@ def test_the_sandbox_enforces_the_restricted_keys(portal_sandbox):
     """Otherwise the checks below would prove nothing: a wrong call must be refused."""
     import stripe
 
-    portal = stripe.StripeClient(PORTAL_KEY, base_addresses={"api": portal_sandbox.base_url})
-    with pytest.raises(stripe.PermissionError):
-        portal.v1.customers.list({"limit": 1})
+    console = stripe.StripeClient(PORTAL_KEY, base_addresses={"api": portal_sandbox.base_url})
+    for refused in (console.v1.charges.list, console.v1.products.list, console.v1.events.list):
+        with pytest.raises(stripe.PermissionError):
+            refused({"limit": 1})
     reader = stripe.StripeClient(READ_KEY, base_addresses={"api": portal_sandbox.base_url})
     with pytest.raises(stripe.PermissionError):
         reader.v1.billing_portal.sessions.create({"customer": "cus_x"})
@@ -60,7 +63,10 @@ def test_console_uses_only_its_portal_key_for_portal_sessions(
     assert len(smtp.received) == 1
 
     made = requests_since(portal_sandbox, start)
-    assert [(r.method, r.path) for r in made] == [PORTAL_CALL, PORTAL_CALL]
+    assert [(r.method, r.path) for r in made if r.method != "GET"] == [PORTAL_CALL, PORTAL_CALL]
+    # Each link was preceded by a live re-check of that one customer, and nothing else was read.
+    reads = {r.path for r in made if r.method == "GET"}
+    assert reads == {f"/v1/customers/{customer_id}", *LIVE_READS}
     assert {r.key for r in made} == {PORTAL_KEY}
 
 
