@@ -1,7 +1,7 @@
 """The audit log of portal links: append-only rows in the ops store.
 
 Every link made, refused or failed is a row; a later outcome (a retried email) is a
-new row, never an update (triggers in schema.sql refuse UPDATE and DELETE). Rows name
+new row, never an update (triggers in migrations/0001_initial.*.sql refuse UPDATE and DELETE). Rows name
 the Stripe session id, never its URL.
 """
 
