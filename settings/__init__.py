@@ -107,9 +107,9 @@ class PostgresUrl:
         return f"PostgresUrl({self.redacted!r})"
 
 
-def _ops_location(name: str, raw: Any) -> Path | PostgresUrl:
-    """A file path (SQLite, the default) or a postgresql:// URL. Never quotes the value in an
-    error: a URL may hold a password."""
+def ops_location(raw: Any, name: str = "OPS_DB") -> Path | PostgresUrl:
+    """An ops store: a file path (SQLite, the default) or a postgresql:// URL. Never quotes the
+    value in an error: a URL may hold a password."""
     text = str(raw).strip()
     scheme = _URL_SCHEME.match(text)
     if scheme is None:
@@ -153,7 +153,9 @@ class Settings:
     # Storage
     billing_db: Path = _setting(ROOT / "data" / "billing.duckdb", _path)
     # A SQLite file, or a postgresql:// URL (several hosts): console/ops/store.py.
-    ops_db: Path | PostgresUrl = _setting(ROOT / "data" / "ops.sqlite3", _ops_location)
+    ops_db: Path | PostgresUrl = _setting(
+        ROOT / "data" / "ops.sqlite3", lambda name, raw: ops_location(raw, name)
+    )
     users_file: Path = _setting(ROOT / "data" / "users.yaml", _path)
     # Staff login
     cookie_key: str | None = _setting(secret=True)
