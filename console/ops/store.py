@@ -303,6 +303,10 @@ class OpsStore:
         try:
             with conn:
                 _upgrade(OpsConnection(conn, "postgresql"))
+        except psycopg.errors.InsufficientPrivilege as problem:
+            # The console's role may not change the schema (README, "Beyond one machine").
+            how = "run `python -m console.ops_migrate upgrade` as the tables' owner"
+            raise OpsStoreUnavailable(f"{self._message('needs a schema upgrade', problem)}; {how}") from None
         except psycopg.Error as problem:
             raise OpsStoreUnavailable(self._message("cannot be used", problem)) from None
         pool = ConnectionPool(

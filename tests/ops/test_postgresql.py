@@ -105,7 +105,8 @@ def test_a_console_role_that_may_not_migrate_is_told_to_run_the_upgrade(postgres
     try:
         url = postgresql_cluster.url(database, "billing_console")
         done = command("console.users", "unlock", "sam", OPS_DB=url)
-        assert "ops store" in one_line_error(done, 1) and "permission denied" in done.stderr
+        assert "needs a schema upgrade" in one_line_error(done, 1) and "permission denied" in done.stderr
+        assert "python -m console.ops_migrate upgrade" in done.stderr
     finally:
         postgresql_cluster.drop_database(database)
 
