@@ -13,7 +13,7 @@ import sys
 
 from console import ops
 from console.ops import login_throttle, sessions
-from console.ops.store import OpsStoreUnavailable
+from console.ops.store import OpsStoreUnavailable, OpsStoreUnreachable
 from console.staff import accounts
 from console.staff.roles import ROLES
 from settings import Settings, SettingsError, load_settings
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         print(args.run(load_settings(), args))
-    except (accounts.StaffError, SettingsError) as problem:
+    except (accounts.StaffError, SettingsError, OpsStoreUnreachable) as problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
     except (OpsStoreUnavailable, OSError) as problem:

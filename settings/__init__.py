@@ -9,11 +9,13 @@ part of any message or repr.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRETS_FILE = ROOT / ".streamlit" / "secrets.toml"
@@ -64,6 +66,67 @@ def _path(name: str, raw: Any) -> Path:
     return path if path.is_absolute() else ROOT / path
 
 
+_URL_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+POSTGRESQL_SCHEMES = ("postgresql", "postgres")
+
+
+@dataclass(frozen=True)
+class PostgresUrl:
+    """A `postgresql://` URL (the ops store on PostgreSQL). The password, when the URL holds
+    one, is in no str, repr or message: only `secret_url()` gives the whole URL, to the driver."""
+
+    _url: str = field(repr=False)
+
+    def secret_url(self) -> str:
+        return self._url
+
+    @property
+    def password(self) -> str | None:
+        """The password the URL holds (in its user part or as `?password=`), to scrub messages."""
+        parts = urlsplit(self._url)
+        given = dict(parse_qsl(parts.query)).get("password")
+        return given or (unquote(parts.password) if parts.password else None)
+
+    @property
+    def redacted(self) -> str:
+        """The URL with any password replaced by `***`, safe to show."""
+        parts = urlsplit(self._url)
+        netloc = parts.netloc
+        if parts.password is not None:
+            user, _, host = netloc.rpartition("@")
+            netloc = f"{user.partition(':')[0]}:***@{host}"
+        query = "&".join(
+            f"{key}=***" if key == "password" else f"{key}={value}" for key, value in parse_qsl(parts.query)
+        )
+        return parts._replace(netloc=netloc, query=query).geturl()
+
+    def __str__(self) -> str:
+        return self.redacted
+
+    def __repr__(self) -> str:
+        return f"PostgresUrl({self.redacted!r})"
+
+
+def ops_location(raw: Any, name: str = "OPS_DB") -> Path | PostgresUrl:
+    """An ops store: a file path (SQLite, the default) or a postgresql:// URL. Never quotes the
+    value in an error: a URL may hold a password."""
+    text = str(raw).strip()
+    scheme = _URL_SCHEME.match(text)
+    if scheme is None:
+        return _path(name, text)
+    how = "use a file path for SQLite or postgresql://USER@HOST:PORT/DATABASE for PostgreSQL"
+    if text.split("://", 1)[0].lower() not in POSTGRESQL_SCHEMES:
+        raise SettingsError(name, "is neither a file path nor a postgresql:// URL", how)
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 (raises on a port that is not a number)
+    except ValueError:
+        raise SettingsError(name, "is not a well-formed postgresql:// URL", how) from None
+    if not parts.path.strip("/"):
+        raise SettingsError(name, "names no database (postgresql://USER@HOST/DATABASE)", how)
+    return PostgresUrl(text)
+
+
 def _choice(*allowed: str) -> Callable[[str, Any], str]:
     def parse(name: str, raw: Any) -> str:
         value = str(raw).strip().lower()
@@ -89,7 +152,10 @@ def _setting(default: Any = None, parse: Callable[[str, Any], Any] = _text, secr
 class Settings:
     # Storage
     billing_db: Path = _setting(ROOT / "data" / "billing.duckdb", _path)
-    ops_db: Path = _setting(ROOT / "data" / "ops.sqlite3", _path)
+    # A SQLite file, or a postgresql:// URL (several hosts): console/ops/store.py.
+    ops_db: Path | PostgresUrl = _setting(
+        ROOT / "data" / "ops.sqlite3", lambda name, raw: ops_location(raw, name)
+    )
     users_file: Path = _setting(ROOT / "data" / "users.yaml", _path)
     # Staff login
     cookie_key: str | None = _setting(secret=True)

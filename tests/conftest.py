@@ -268,3 +268,188 @@ def console_server(console_env: dict[str, str]) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+# --- a PostgreSQL cluster of the tests' own, for the ops store on PostgreSQL --------------
+
+POSTGRESQL_BINARIES = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+POSTGRESQL_ADMIN = "ops_admin"  # the cluster's superuser (trust authentication on loopback)
+PASSWORD_ROLE = "ops_password_user"  # the one role that must give a password (scram-sha-256)
+
+
+class PostgresCluster:
+    """A cluster in a temporary folder, on 127.0.0.1 and a socket in that folder."""
+
+    def __init__(self, port: int, socket_dir: Path) -> None:
+        self.port = port
+        self.socket_dir = socket_dir
+        self._databases = itertools.count()
+
+    def url(self, database: str = "postgres", user: str = POSTGRESQL_ADMIN, password: str = "") -> str:
+        secret = f":{password}" if password else ""
+        return f"postgresql://{user}{secret}@127.0.0.1:{self.port}/{database}"
+
+    def admin(self, database: str = "postgres"):
+        import psycopg
+
+        return psycopg.connect(self.url(database), autocommit=True)
+
+    def create_database(self, owner: str = POSTGRESQL_ADMIN) -> str:
+        name = f"ops_test_{os.getpid()}_{next(self._databases)}"
+        with self.admin() as conn:
+            conn.execute(f'CREATE DATABASE "{name}" OWNER "{owner}"')
+        return name
+
+    def drop_database(self, name: str) -> None:
+        with self.admin() as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _postgresql_user() -> tuple[int, int] | None:
+    """As root, the (uid, gid) to run the server as (PostgreSQL refuses root): the Debian
+    package's `postgres`, else a `pgtest` system user made here, else `nobody`."""
+    import pwd
+
+    if os.geteuid() != 0:
+        return None
+    if not {"postgres", "pgtest"} & {user.pw_name for user in pwd.getpwall()}:
+        subprocess.run(["useradd", "--system", "--no-create-home", "pgtest"], capture_output=True)
+    for name in ("postgres", "pgtest", "nobody"):
+        try:
+            found = pwd.getpwnam(name)
+        except KeyError:
+            continue
+        return found.pw_uid, found.pw_gid
+    pytest.fail("running as root and no user to run PostgreSQL as (postgres, pgtest or nobody)")
+
+
+def postgresql_or_skip() -> Path:
+    """The folder of PostgreSQL's binaries; a skip locally, a failure in CI, when missing."""
+    if POSTGRESQL_BINARIES:
+        return POSTGRESQL_BINARIES[-1].parent
+    message = (
+        "PostgreSQL is missing: install Debian's postgresql (apt-get install postgresql) to run its tests"
+    )
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def postgresql_cluster() -> Iterator[PostgresCluster]:
+    """initdb in a temporary folder, pg_ctl start on a free loopback port, stopped at the end."""
+    import tempfile
+
+    bindir = postgresql_or_skip()
+    owner = _postgresql_user()
+    root = Path(tempfile.mkdtemp(prefix="ops-postgresql-"))  # outside pytest's root-only folders
+    data, sockets = root / "data", root / "sockets"
+    sockets.mkdir()
+    run_as = {"user": owner[0], "group": owner[1], "extra_groups": []} if owner else {}
+    if owner:
+        for path in (root, sockets):
+            os.chown(path, *owner)
+    port = free_port()
+    try:
+        subprocess.run(
+            [bindir / "initdb", "-D", data, "-U", POSTGRESQL_ADMIN, "--auth=trust", "-E", "UTF8",
+             "--no-sync"],
+            check=True, capture_output=True, cwd=root, **run_as,
+        )  # fmt: skip
+        # Loopback only; one role must give its password (the password tests), the rest are trusted.
+        (data / "pg_hba.conf").write_text(
+            "local all all trust\n"
+            f"host all {PASSWORD_ROLE} 127.0.0.1/32 scram-sha-256\n"
+            "host all all 127.0.0.1/32 trust\n"
+        )
+        options = (
+            f"-c listen_addresses=127.0.0.1 -p {port} -k {sockets} -c max_connections=200"
+            " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        )
+        subprocess.run(
+            [bindir / "pg_ctl", "-D", data, "-l", root / "server.log", "-w", "-t", "60", "-o", options,
+             "start"],
+            check=True, capture_output=True, cwd=root, **run_as,
+        )  # fmt: skip
+        yield PostgresCluster(port, sockets)
+    finally:
+        if (data / "postmaster.pid").exists():
+            subprocess.run(
+                [bindir / "pg_ctl", "-D", data, "-m", "immediate", "-w", "stop"],
+                capture_output=True, cwd=root, **run_as,
+            )  # fmt: skip
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ops_backend(
+    request: pytest.FixtureRequest, console_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
+    """Runs a test once on each backend of the ops store: OPS_DB is the console's SQLite file,
+    or a fresh database of the tests' cluster. Yields the dialect."""
+    if request.param == "sqlite":
+        yield "sqlite"
+        return
+    cluster: PostgresCluster = request.getfixturevalue("postgresql_cluster")
+    database = cluster.create_database()
+    console_env["OPS_DB"] = cluster.url(database)
+    monkeypatch.setenv("OPS_DB", console_env["OPS_DB"])
+    try:
+        yield "postgresql"
+    finally:
+        from console import ops
+        from settings import load_settings
+
+        ops.store_for(load_settings().ops_db).close()  # its pool, before the database goes
+        ops.store_for.cache_clear()
+        cluster.drop_database(database)
+
+
+# --- races between processes ---------------------------------------------------------------
+
+# Put before a race's script: `wait_for_go()` marks the process ready and blocks until every
+# process is, so that the processes start their work together.
+RACE_PRELUDE = """
+import sys, time
+from pathlib import Path
+
+def wait_for_go():
+    Path(sys.argv[2]).touch()
+    deadline = time.monotonic() + 120
+    while not Path(sys.argv[1]).exists() and time.monotonic() < deadline:
+        time.sleep(0.005)
+"""
+
+
+def race_processes(
+    script: str, count: int, folder: Path, before_go: Callable[[], object] | None = None
+) -> list[str]:
+    """Run `count` processes of RACE_PRELUDE + `script` with the test's environment, start them
+    together (after `before_go`, once all are ready), and return what each printed."""
+    go = folder / "go"
+    ready = [folder / f"ready-{n}" for n in range(count)]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", RACE_PRELUDE + script, str(go), str(flag)],
+            cwd=ROOT,
+            env=os.environ.copy(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for flag in ready
+    ]
+    try:
+        deadline = time.monotonic() + 120
+        while not all(flag.exists() for flag in ready) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if before_go is not None:
+            before_go()
+        go.touch()
+        outputs = [process.communicate(timeout=120) for process in processes]
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+    assert all(process.returncode == 0 for process in processes), [err for _, err in outputs]
+    return [out for out, _ in outputs]

@@ -148,6 +148,14 @@ CONSOLE_LINES = [
     line("console.users unlock bob", FAILURE, "ops store", "cannot be used", OPS_DB="{not_sqlite}"),
     line("console.users set-role bob admin", BAD_INPUT, "no user", USERS_FILE="{missing}/users.yaml"),
     line("console.users list", BAD_INPUT, "COOKIE_EXPIRY_HOURS", COOKIE_EXPIRY_HOURS="soon"),
+    line("console.users unlock bob", BAD_INPUT, "OPS_DB", "postgresql://", OPS_DB="mysql://u:pw@h/db"),
+    line("console.users unlock bob", BAD_INPUT, "ops store", "cannot be reached", OPS_DB="{no_postgresql}"),
+    line("console.ops_migrate", BAD_INPUT, "command"),
+    line("console.ops_migrate copy", BAD_INPUT, "--from"),
+    line("console.ops_migrate copy --from {missing}/ops.sqlite3 --to {no_postgresql}", BAD_INPUT, "--from"),
+    line("console.ops_migrate copy --from {not_sqlite}", BAD_INPUT, "--to", "postgresql://"),
+    line("console.ops_migrate upgrade", FAILURE, "ops store", "cannot be used", OPS_DB="{not_sqlite}"),
+    line("console.ops_migrate upgrade", BAD_INPUT, "cannot be reached", OPS_DB="{no_postgresql}"),
     line("console.report", BAD_INPUT, "table"),
     line("console.report churn --db ''", BAD_INPUT, "--db", "path"),
     line("console.report churn --db {dir}", BAD_INPUT, "--db", "folder"),
@@ -185,6 +193,7 @@ def fill(tmp_path: Path, sandbox_account: Path, busy_port: int) -> dict[str, str
         "not_an_account": str(tmp_path / "not-an-account"),
         "account": str(sandbox_account),
         "busy_port": str(busy_port),
+        "no_postgresql": f"postgresql://console@127.0.0.1:{busy_port}/billing_ops",  # not PostgreSQL
     }
 
 

@@ -34,7 +34,9 @@ def _imports(path: Path) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("command", [["console.users"], ["console.report"], ["sync"]])
+@pytest.mark.parametrize(
+    "command", [["console.users"], ["console.report"], ["console.ops_migrate"], ["sync"]]
+)
 def test_command_help_loads_no_streamlit(command: list[str]) -> None:
     probe = (
         "import runpy, sys\n"

@@ -1,20 +1,18 @@
 """The audit log of portal links: append-only rows in the ops store.
 
 Every link made, refused or failed is a row; a later outcome (a retried email) is a
-new row, never an update (triggers in schema.sql refuse UPDATE and DELETE). Rows name
+new row, never an update (triggers in migrations/0001_initial.*.sql refuse UPDATE and DELETE). Rows name
 the Stripe session id, never its URL.
 """
 
 from __future__ import annotations
 
-import json
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 
 import pandas as pd
 
-from console.ops.store import OpsStore, now_text, parse_time, time_text
+from console.ops.store import OpsConnection, OpsStore, marks, now_text, parse_time, time_text
 from console.rules.links import LINK_MADE_OUTCOMES
 
 OUTCOMES = (
@@ -24,7 +22,9 @@ COLUMNS = (
     "id", "at", "agent", "role", "customer_id", "flow", "subscription_id", "price_id", "delivery",
     "stripe_session_id", "outcome", "error", "request_key",
 )  # fmt: skip
-_LINK_MADE_MARKS = ", ".join("?" for _ in LINK_MADE_OUTCOMES)
+_LINK_MADE_MARKS = marks(LINK_MADE_OUTCOMES)
+# Customers per statement of `links_made`: well under both backends' limits on parameters.
+_CUSTOMERS_PER_QUERY = 500
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ def record(store: OpsStore, entry: AuditEntry) -> None:
         insert(conn, entry)
 
 
-def insert(conn: sqlite3.Connection, entry: AuditEntry) -> None:
+def insert(conn: OpsConnection, entry: AuditEntry) -> None:
     """Append `entry` on a connection of this package (inside a caller's transaction)."""
     if entry.outcome not in OUTCOMES:
         raise ValueError(f"unknown audit outcome {entry.outcome!r}")
@@ -73,7 +73,7 @@ def first_for_request(store: OpsStore, request_key: str) -> AuditEntry | None:
     return AuditEntry(**{name: row[name] for name in AuditEntry.__dataclass_fields__})
 
 
-def count_links_made(conn: sqlite3.Connection, agent: str, since: datetime) -> int:
+def count_links_made(conn: OpsConnection, agent: str, since: datetime) -> int:
     """How many portal links `agent` made since `since` (the hourly limit's count)."""
     return conn.execute(
         f"SELECT COUNT(*) FROM audit_log WHERE agent = ? AND at >= ? AND outcome IN ({_LINK_MADE_MARKS})",  # noqa: S608
@@ -102,14 +102,17 @@ def links_made(
     if flow:
         conditions.append("flow = ?")
         args.append(flow)
-    if customer_ids is not None:
-        conditions.append("customer_id IN (SELECT value FROM json_each(?))")
-        args.append(json.dumps(customer_ids))
+    select = f"SELECT customer_id, flow, at FROM audit_log WHERE {' AND '.join(conditions)}"  # noqa: S608
+    # The customers as an IN list, a batch per statement (portable, unlike json_each or ANY).
+    batches = [
+        customer_ids[start : start + _CUSTOMERS_PER_QUERY]
+        for start in range(0, len(customer_ids), _CUSTOMERS_PER_QUERY)
+    ] if customer_ids is not None else [None]  # fmt: skip
+    rows = []
     with store.connect() as conn:
-        rows = conn.execute(
-            f"SELECT customer_id, flow, at FROM audit_log WHERE {' AND '.join(conditions)}",  # noqa: S608
-            args,
-        ).fetchall()
+        for batch in batches:
+            where = f" AND customer_id IN ({marks(batch)})" if batch is not None else ""
+            rows += conn.execute(select + where, [*args, *(batch or ())]).fetchall()
     if not rows:
         return empty
     return pd.DataFrame(

@@ -2,9 +2,10 @@
 
 The row's key is the request key (the Stripe idempotency key and the outbox's unique
 key), so a double click or a rerun finds the first attempt's work. Reserving checks the
-agent's hourly limit and records the slot in one IMMEDIATE transaction: parallel clicks
-in several tabs or processes queue on the store's write lock, so a limit of N makes at
-most N links. A request whose Stripe call fails gives its slot back.
+agent's hourly limit and records the slot in one transaction holding the agent's lock
+(`store.transaction("link-limit:" + agent)`): parallel clicks in several tabs, processes or
+hosts queue on it, so a limit of N makes at most N links. A request whose Stripe call
+fails gives its slot back.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ class Reservation:
 
 def reserve(store: OpsStore, request_key: str, agent: str, customer_id: str, per_hour: int) -> Reservation:
     """Reserve a link slot for this request, or find the earlier reservation of the same request."""
-    with store.transaction() as conn:
+    with store.transaction(f"link-limit:{agent}") as conn:
         row = conn.execute(
             "SELECT stripe_session_id FROM link_requests WHERE request_key = ?", (request_key,)
         ).fetchone()

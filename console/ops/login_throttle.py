@@ -7,9 +7,11 @@ Two rules, after `max_failures` failures inside `window`:
 - per username, from any address: each further attempt waits a delay that doubles with
   every failure (up to `max_delay`), instead of a lockout that anyone could trigger.
 
-Each attempt is reserved before the password is checked, in the same IMMEDIATE
-transaction as the check, as a failure row that a correct password clears: parallel
-sign-ins cannot all pass the check before any of them is recorded. An admin sees
+Each attempt is reserved before the password is checked, in the same transaction as the
+check, as a failure row that a correct password clears. The transaction holds the
+username's lock (`store.transaction("login:" + username)`; both rules count rows of that
+username), so parallel sign-ins, in any process on any host, cannot all pass the check
+before any of them is recorded. An admin sees
 recent failures on the Sign-ins page and clears them there or with
 `python -m console.users unlock`.
 """
@@ -64,7 +66,7 @@ def reserve_attempt(store: OpsStore, username: str, client: str, limits: LoginLi
     # A refusal can last `lockout` (or `max_delay`) after the last failure, and that failure counts
     # those of the `window` before it: read back that far, or an old lockout is forgotten early.
     since = time_text(now - limits.window - max(limits.lockout, limits.max_delay))
-    with store.transaction() as conn:
+    with store.transaction(f"login:{username}") as conn:
         rules = (
             (True, "username = ? AND client = ?", (username, client)),
             (False, "username = ?", (username,)),
@@ -78,11 +80,11 @@ def reserve_attempt(store: OpsStore, username: str, client: str, limits: LoginLi
             retry_at = _retry_at([parse_time(row["at"]) for row in rows], limits, locked)
             if retry_at is not None and retry_at > now:
                 return Attempt(None, retry_at=retry_at, locked=locked)
-        cursor = conn.execute(
-            "INSERT INTO login_failures (at, username, client) VALUES (?, ?, ?)",
+        row = conn.execute(
+            "INSERT INTO login_failures (at, username, client) VALUES (?, ?, ?) RETURNING id",
             (now_text(), username, client),
-        )
-        return Attempt(cursor.lastrowid)
+        ).fetchone()
+        return Attempt(row["id"])
 
 
 def succeeded(store: OpsStore, attempt: Attempt) -> None:

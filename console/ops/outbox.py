@@ -1,7 +1,9 @@
 """The email outbox's rows: record the message, claim it for sending, mark the result.
 
 A message is claimed by one atomic UPDATE from `queued` to `sending`, so two processes
-(or a double click and a retry) can never both send it. Two states mean it may or may
+(or a double click and a retry) can never both send it: on SQLite the write lock orders
+them; on PostgreSQL the second UPDATE waits for the first and re-checks `status = 'queued'`
+on the row as the first left it, so it matches nothing. Two states mean it may or may
 not have gone out, so it is never claimed again automatically: `uncertain` (the mail
 server got the whole message but its answer was lost) and a `sending` left behind by a
 process that died mid-send. Only an admin who accepts a possible duplicate puts such a
@@ -10,12 +12,12 @@ message back in the queue (`requeue_doubtful`). Sending itself is console/links/
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
-from console.ops.store import OpsStore, now_text
+from console.ops.store import OpsStore, marks, now_text
 
 STATUSES = ("queued", "sending", "sent", "written", "uncertain")
 # May have gone out: retried only by an admin who accepts a possible duplicate.
@@ -41,8 +43,10 @@ class OutboxMessage:
     message: bytes
 
 
-def _message(row: sqlite3.Row) -> OutboxMessage:
-    return OutboxMessage(**{name: row[name] for name in OutboxMessage.__dataclass_fields__})
+def _message(row: Any) -> OutboxMessage:
+    """A row of either backend (read by column name)."""
+    fields = {name: row[name] for name in OutboxMessage.__dataclass_fields__}
+    return OutboxMessage(**{**fields, "message": bytes(fields["message"])})
 
 
 def record(
@@ -116,11 +120,10 @@ def mark_uncertain(store: OpsStore, outbox_id: int, error: str) -> None:
 def requeue_doubtful(store: OpsStore, outbox_id: int) -> bool:
     """Queue again a message that may have gone out (the admin accepted a duplicate); False if it
     is not in such a state any more."""
-    marks = ", ".join("?" for _ in DOUBTFUL)
     with store.connect() as conn:
         return bool(
             conn.execute(
-                f"UPDATE outbox SET status = 'queued' WHERE id = ? AND status IN ({marks})",  # noqa: S608
+                f"UPDATE outbox SET status = 'queued' WHERE id = ? AND status IN ({marks(DOUBTFUL)})",  # noqa: S608
                 (outbox_id, *DOUBTFUL),
             ).rowcount
         )
@@ -132,7 +135,7 @@ def messages(store: OpsStore, status: str | tuple[str, ...] | None = None, limit
     `status`: one status or several; None for all.
     """
     statuses = (status,) if isinstance(status, str) else tuple(status or ())
-    where = f"WHERE status IN ({', '.join('?' for _ in statuses)})" if statuses else ""
+    where = f"WHERE status IN ({marks(statuses)})" if statuses else ""
     args: list[object] = list(statuses)
     with store.connect() as conn:
         rows = conn.execute(

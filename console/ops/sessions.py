@@ -24,8 +24,8 @@ def record_session(store: OpsStore, username: str, expires_at: float) -> str:
     sid = session_id(username, expires_at)
     with store.connect() as conn:
         conn.execute(
-            "INSERT OR IGNORE INTO staff_sessions (session_id, username, created_at, expires_at) "
-            "VALUES (?, ?, ?, ?)",
+            "INSERT INTO staff_sessions (session_id, username, created_at, expires_at) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (session_id) DO NOTHING",
             (sid, username, now_text(), time_text(datetime.fromtimestamp(expires_at, UTC))),
         )
     return sid

@@ -7,16 +7,15 @@ expected figures, worked out by hand, are in test_churn.py and test_dunning.py.
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime
 from pathlib import Path
 
 import duckdb
 
+from console.ops.store import OpsStore
 from settings import ROOT
 
 SCHEMA = (ROOT / "sync" / "schema.sql").read_text()
-OPS_SCHEMA = (ROOT / "console" / "ops" / "schema.sql").read_text()
 
 
 def ts(text: str) -> datetime:
@@ -135,15 +134,12 @@ class Books:
 
 def write_audit(ops_db: Path, rows: list[tuple[str, str, str]]) -> None:
     """Audit rows (at ISO text, customer_id, outcome) in a fresh ops store."""
-    conn = sqlite3.connect(ops_db)
-    conn.executescript(OPS_SCHEMA)
-    with conn:
+    with OpsStore(ops_db).transaction() as conn:
         conn.executemany(
             "INSERT INTO audit_log (at, agent, role, customer_id, flow, delivery, stripe_session_id, "
             "outcome) VALUES (?, 'sam', 'support', ?, 'payment_method_update', 'email', 'bps_1', ?)",
             rows,
         )
-    conn.close()
 
 
 def build_year_2025(path: Path) -> Path:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 import duckdb
 import pytest
 
@@ -12,6 +10,7 @@ from console.display.tables import csv_text
 from console.links.context import LinkError, link_context
 from console.links.requests import LinkRequest, create_link, request_key
 from console.ops import audit, link_requests
+from console.ops.store import IntegrityError
 from console.staff.roles import StaffUser
 
 SAM = StaffUser("sam", "Sam Tester", "support")
@@ -32,6 +31,7 @@ def reserved_agents(settings) -> list[str]:
         return [row[0] for row in conn.execute("SELECT agent FROM link_requests ORDER BY at, agent")]
 
 
+@pytest.mark.usefixtures("ops_backend")
 def test_finance_is_refused_and_the_refusal_is_audited(settings_with, warehouse):
     settings = settings_with(STRIPE_API_KEY="sk_test_unused")
     with pytest.raises(LinkError, match=r"Your role \(finance\) cannot create portal links"):
@@ -41,6 +41,7 @@ def test_finance_is_refused_and_the_refusal_is_audited(settings_with, warehouse)
     assert reserved_agents(settings) == []
 
 
+@pytest.mark.usefixtures("ops_backend")
 def test_hourly_limit_per_agent(settings_with, warehouse):
     settings = settings_with(PORTAL_LINKS_PER_HOUR="2")
     store = ops.store_for(settings.ops_db)
@@ -123,13 +124,14 @@ def test_request_key_is_stable_for_a_rerun_and_differs_otherwise():
     assert request_key(SAM, request, "n") != request_key(SAM, LinkRequest("cus_1", "portal", "copy"), "n")
 
 
+@pytest.mark.usefixtures("ops_backend")
 def test_audit_log_is_append_only(settings_with):
     store = ops.store_for(settings_with().ops_db)
     audit.record(store, audit.AuditEntry("sam", "support", "cus_1", "portal", "copy", "created"))
     with store.connect() as conn:
-        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        with pytest.raises(IntegrityError, match="append-only"):
             conn.execute("UPDATE audit_log SET outcome = 'refused'")
-        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        with pytest.raises(IntegrityError, match="append-only"):
             conn.execute("DELETE FROM audit_log")
     assert audit.browse(store)["outcome"].tolist() == ["created"]
 

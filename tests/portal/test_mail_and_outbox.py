@@ -1,4 +1,5 @@
-"""The portal-link email over a real SMTP server (aiosmtpd on loopback), the outbox, verified TLS."""
+"""The portal-link email over a real SMTP server (aiosmtpd on loopback), the outbox (on both backends
+of the ops store, raced by two processes), verified TLS."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from console.links import delivery as links_delivery
 from console.links import mail
 from console.links.mail import DunningInvoice
 from console.ops import outbox
-from tests.conftest import free_port
+from tests.conftest import free_port, race_processes
 from tests.portal.conftest import start_smtp
 
 URL = "https://billing.stripe.com/p/session/test_YWNjdF9zZWNyZXQ"
@@ -127,6 +128,7 @@ def test_html_in_a_name_is_escaped_in_the_html_part(smtp, settings_with):
     assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt; Hal" in html
 
 
+@pytest.mark.usefixtures("ops_backend")
 def test_smtp_down_leaves_the_message_queued_and_retry_sends_it_once(settings_with):
     port = free_port()
     settings = settings_with(SMTP_HOST="127.0.0.1", SMTP_PORT=str(port), SMTP_SECURITY="none")
@@ -146,6 +148,7 @@ def test_smtp_down_leaves_the_message_queued_and_retry_sends_it_once(settings_wi
     assert len(server.received) == 1
 
 
+@pytest.mark.usefixtures("ops_backend")
 def test_concurrent_deliveries_send_once(smtp, settings_with):
     settings = settings_with(**smtp.env())
     _, outbox_id = queue(settings)
@@ -163,6 +166,27 @@ def test_concurrent_deliveries_send_once(smtp, settings_with):
     assert len(smtp.received) == 1
 
 
+DELIVER_SCRIPT = """
+from console.links import delivery
+from settings import load_settings
+
+settings = load_settings()
+wait_for_go()
+print(delivery.deliver(settings, int(sys.argv[3])).attempted)
+"""
+
+
+@pytest.mark.usefixtures("ops_backend")
+def test_two_processes_delivering_the_same_message_send_it_once(smtp, settings_with, tmp_path):
+    settings = settings_with(**smtp.env())
+    _, outbox_id = queue(settings)
+    printed = race_processes(f"sys.argv.append({outbox_id})\n{DELIVER_SCRIPT}", 2, tmp_path)
+    assert sorted(out.strip() for out in printed) == ["False", "True"]
+    assert len(smtp.received) == 1
+    assert outbox.get(ops.store_for(settings.ops_db), outbox_id).status == "sent"
+
+
+@pytest.mark.usefixtures("ops_backend")
 def test_record_keeps_one_message_per_request(settings_with):
     settings = settings_with()
     store, first = queue(settings, key="same")
@@ -172,6 +196,7 @@ def test_record_keeps_one_message_per_request(settings_with):
         assert conn.execute("SELECT count(*) FROM outbox").fetchone()[0] == 1
 
 
+@pytest.mark.usefixtures("ops_backend")
 def test_without_smtp_the_message_is_written_as_an_eml_file(settings_with):
     settings = settings_with()
     assert settings.smtp_host is None

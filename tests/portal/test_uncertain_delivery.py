@@ -52,6 +52,7 @@ def queue_message(settings) -> int:
     )  # fmt: skip
 
 
+@pytest.mark.usefixtures("ops_backend")
 def test_a_lost_acknowledgement_is_uncertain_and_needs_an_admin_to_accept_a_duplicate(
     flaky_smtp, settings_with
 ) -> None:

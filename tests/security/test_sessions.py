@@ -1,4 +1,5 @@
-"""Server-side session records: lifetime from the setting, expiry, revocation (issue 9)."""
+"""Server-side session records: lifetime from the setting, expiry, revocation (issue 9), on both
+backends of the ops store; a revocation is seen by another process at its next check."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import pytest
 from console import ops
 from console.ops import sessions
 from settings import load_settings
-from tests.conftest import STAFF_PASSWORDS
+from tests.conftest import STAFF_PASSWORDS, race_processes
+
+pytestmark = pytest.mark.usefixtures("ops_backend")
 
 
 def sign_in(at, username: str):
@@ -31,7 +34,7 @@ def test_session_lifetime_follows_cookie_expiry_hours(app_as, monkeypatch, hours
     assert sessions.session_is_live(ops.store_for(load_settings().ops_db), "sam", expires_at)
 
 
-def test_expired_and_revoked_sessions_are_not_live(console_env):
+def test_expired_and_revoked_sessions_are_not_live():
     store = ops.store_for(load_settings().ops_db)
     live, expired = time.time() + 600, time.time() - 1
     sessions.record_session(store, "sam", live)
@@ -79,3 +82,30 @@ def test_sign_out_revokes_the_session_everywhere(app_as):
     copy.run()
     assert "staff" not in copy.session_state
     assert [t.label for t in copy.text_input] == ["Username", "Password"]
+
+
+CHECK_SCRIPT = """
+from console import ops
+from console.ops import sessions
+from settings import load_settings
+
+store = ops.store_for(load_settings().ops_db)
+expires_at = float(sys.argv[3])
+print(sessions.session_is_live(store, "sam", expires_at))  # a click before the revocation
+wait_for_go()
+print(sessions.session_is_live(store, "sam", expires_at))  # the next click
+"""
+
+
+def test_a_session_revoked_here_is_refused_in_another_process_at_its_next_check(tmp_path):
+    """Another console process (another host, on PostgreSQL) keeps no copy of the session."""
+    store = ops.store_for(load_settings().ops_db)
+    expires_at = time.time() + 600
+    sessions.record_session(store, "sam", expires_at)
+    [printed] = race_processes(
+        f"sys.argv.append({expires_at!r})\n{CHECK_SCRIPT}",
+        1,
+        tmp_path,
+        before_go=lambda: sessions.revoke_sessions(store, "sam"),
+    )
+    assert printed.split() == ["True", "False"]

@@ -3,15 +3,12 @@ is checked; a lockout per (username, client address), timed from the last failur
 addresses only a growing delay per username, never a lockout.
 
 Time is a frozen clock that the tests move forward (`clock`), not sleeping; the races run
-in real threads and real processes.
+in real threads and real processes. Every test runs on both backends of the ops store.
 """
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,8 +19,10 @@ from console.ops import login_throttle
 from console.ops import store as ops_store
 from console.ops.store import parse_time, time_text
 from settings import load_settings
-from tests.conftest import ROOT, STAFF_PASSWORDS
+from tests.conftest import STAFF_PASSWORDS, race_processes
 from tests.security.conftest import users_cli
+
+pytestmark = pytest.mark.usefixtures("ops_backend")
 
 LIMITS = login_throttle.LoginLimits(
     max_failures=3,
@@ -59,7 +58,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
 
 
 @pytest.fixture
-def store(console_env, clock):
+def store(ops_backend, clock):
     return ops.store_for(load_settings().ops_db)
 
 
@@ -183,46 +182,39 @@ def test_simultaneous_attempts_in_threads_reserve_at_most_n(store):
 
 
 ATTEMPT_SCRIPT = """
-import sys, time
+import threading
 from datetime import timedelta
-from pathlib import Path
+from console import ops
 from console.ops import login_throttle
-from console.ops.store import OpsStore
+from settings import load_settings
 
-store, go, ready = OpsStore(Path(sys.argv[1])), Path(sys.argv[2]), Path(sys.argv[3])
+store = ops.store_for(load_settings().ops_db)
 limits = login_throttle.LoginLimits(3, timedelta(minutes=15), timedelta(minutes=10), timedelta(minutes=1))
-ready.touch()
-deadline = time.monotonic() + 120
-while not go.exists() and time.monotonic() < deadline:
-    time.sleep(0.005)
-print(login_throttle.reserve_attempt(store, "sam", "10.0.0.1", limits).allowed)
+with store.connect():
+    pass  # connected before the race
+results = []
+
+
+def attempt():
+    results.append(login_throttle.reserve_attempt(store, "sam", "10.0.0.1", limits).allowed)
+
+
+threads = [threading.Thread(target=attempt) for _ in range(THREADS)]
+wait_for_go()
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+print(*results)
 """
 
 
-def test_simultaneous_attempts_in_processes_reserve_at_most_n(store, tmp_path: Path):
+def test_simultaneous_attempts_in_two_processes_reserve_at_most_n(store, tmp_path: Path):
+    """16 sign-ins at once, 8 threads in each of two processes (as two console hosts would)."""
     with store.connect():
         pass  # the schema exists before the race
-    go = tmp_path / "go"
-    ready = [tmp_path / f"ready-{n}" for n in range(CONCURRENT)]
-    command = [sys.executable, "-c", ATTEMPT_SCRIPT, str(store.path), str(go)]
-    processes = [
-        subprocess.Popen(
-            [*command, str(flag)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
-        for flag in ready
-    ]
-    try:
-        deadline = time.monotonic() + 120
-        while not all(flag.exists() for flag in ready) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        go.touch()
-        outputs = [process.communicate(timeout=120) for process in processes]
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                process.kill()
-    assert all(process.returncode == 0 for process in processes), [err for _, err in outputs]
-    allowed = [out.strip() for out, _ in outputs]
+    outputs = race_processes(f"THREADS = {CONCURRENT // 2}\n{ATTEMPT_SCRIPT}", 2, tmp_path)
+    allowed = [word for out in outputs for word in out.split()]
     assert sorted(allowed) == ["False"] * (CONCURRENT - LIMITS.max_failures) + ["True"] * LIMITS.max_failures
     assert len(failures(store)) == LIMITS.max_failures
 

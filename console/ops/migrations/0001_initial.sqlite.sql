@@ -1,5 +1,8 @@
--- Ops store: the console's own writes (SQLite, WAL mode, several processes).
+-- Ops store, version 1, SQLite (WAL mode, several processes on one host).
+-- The same tables as 0001_initial.postgresql.sql: change both together.
 -- Times are ISO-8601 UTC text ("2026-11-25T17:28:00Z"), written by console/ops/store.py.
+-- IF NOT EXISTS: stores made before numbered migrations (by the old schema.sql, which is
+-- this file) are taken as version 1, and this script completes one that lacks an index.
 
 -- Every portal link made or refused. Append-only: the triggers below refuse
 -- UPDATE and DELETE, so a later outcome (the email went out) is a new row.
