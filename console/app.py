@@ -4,6 +4,7 @@ Sign-in gate first; then a navigation built from the pages the user's role may
 open (console/staff/roles.py). Each page checks the role again on its own.
 """
 
+import logging
 import sys
 from pathlib import Path
 
@@ -21,6 +22,8 @@ from console.staff.roles import pages_for  # noqa: E402
 from console.ui.sign_in import SignInGate  # noqa: E402
 from settings import SettingsError, load_settings  # noqa: E402
 
+log = logging.getLogger("console")
+
 st.set_page_config(page_title="Billing console", page_icon=":material/payments:", layout="wide")
 
 try:
@@ -34,12 +37,15 @@ try:
     gate = SignInGate(settings)
     staff = gate.signed_in_staff()
 except StaffError as problem:
-    st.error("The console cannot start: the staff users file is unusable. An admin must fix it.")
-    st.text(str(problem))
+    # The details (a file path) are for the admin's log, not for whoever opened the page.
+    log.error("the console cannot start: %s", problem)
+    st.error(
+        "The console cannot start: the staff users file is unusable. An admin must fix it (see the log)."
+    )
     st.stop()
 except OpsStoreUnavailable as problem:
-    st.error("The ops store is unavailable: nobody can sign in until an admin fixes it.")
-    st.text(str(problem))
+    log.error("%s", problem)
+    st.error("The ops store is unavailable: nobody can sign in until an admin fixes it (see the log).")
     st.stop()
 if staff is None:
     st.stop()
@@ -68,5 +74,8 @@ try:
     navigation.run()
 except OpsStoreUnavailable as problem:
     # Nothing was half-written: every ops-store write is one transaction.
-    st.error("The ops store is unavailable: this page cannot record or show the console's own data.")
-    st.text(str(problem))
+    log.error("%s", problem)
+    st.error(
+        "The ops store is unavailable: this page cannot record or show the console's own data. "
+        "An admin must fix it (see the log)."
+    )

@@ -92,7 +92,7 @@ def unusable_ops_store(console_env: dict, tmp_path: Path) -> Path:
 def test_a_failing_page_shows_no_traceback_in_the_browser(unusable_ops_store, console_server, browser):
     page = browser.new_page()
     submit_sign_in(page, console_server, "sam", "whatever-password")
-    page.get_by_text("error", exact=False).first.wait_for(timeout=WAIT_MS)
+    page.get_by_text("ops store is unavailable", exact=False).first.wait_for(timeout=WAIT_MS)
     text = page.inner_text("body")
     for leak in ("Traceback", "OperationalError", "sqlite3", ".py", str(unusable_ops_store), str(ROOT)):
         assert leak not in text, f"the browser shows {leak!r}"
