@@ -109,3 +109,19 @@ def recovery_summary(table: pd.DataFrame) -> dict[str, int | float]:
         )
     totals["difference"] = totals["linked_recovery_rate"] - totals["unlinked_recovery_rate"]
     return totals
+
+
+def comparison(summary: dict[str, int | float]) -> pd.DataFrame:
+    """The two groups of a `recovery_summary` side by side: invoices, recovered, lost, recovery_rate."""
+    return pd.DataFrame(
+        [
+            {
+                "group": group,
+                "invoices": summary[group],
+                "recovered": summary[f"{group}_recovered"],
+                "lost": summary[f"{group}_lost"],
+                "recovery_rate": summary[f"{group}_recovery_rate"],
+            }
+            for group in GROUPS
+        ]
+    )
