@@ -10,6 +10,7 @@ or CR) is prefixed with a quote, so customer-controlled text stays text.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from decimal import Decimal
 
 import pandas as pd
@@ -56,6 +57,16 @@ def csv_text(table: pd.DataFrame) -> str:
         elif shown[column].dtype == object or pd.api.types.is_string_dtype(shown[column]):
             shown[column] = shown[column].map(inert)
     return shown.to_csv(index=False, lineterminator="\n")
+
+
+def csv_text_of_chunks(chunks: Iterable[pd.DataFrame], empty: pd.DataFrame) -> str:
+    """`csv_text` of the rows of all `chunks` (frames with the same columns) with one header: an
+    export built a chunk at a time. `empty` gives the header when there is no chunk."""
+    parts = []
+    for chunk in chunks:
+        text = csv_text(chunk)
+        parts.append(text.partition("\n")[2] if parts else text)
+    return "".join(parts) if parts else csv_text(empty)
 
 
 def people_frame(table: pd.DataFrame, partial: str | None = None) -> pd.DataFrame:

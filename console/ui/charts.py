@@ -36,7 +36,7 @@ COLORS = {
 NO_DATA_GREY = "#bdbdbd"
 FAILURE_MONTH = "Month of first failed payment (UTC)"
 CALENDAR_MONTH = "Month (UTC)"
-PARTIAL_NOTE = "hatched or dotted: the current month, so far"
+PARTIAL_NOTE = "hatched or dotted: the month so far"
 
 DEFINITIONS = {
     "dunning_outcomes": (

@@ -67,9 +67,12 @@ def choose_period(
     options = periods.span(table, currency)
     default_last = periods.last_complete(options, now) if end_complete else options[-1]
     # The slider's own value once it exists (its key alone identifies it, across currencies), else the URL's.
+    # The URL counts only when the page opens: a currency with one month (no slider) must not
+    # narrow the next currency chosen to that month.
     seeded = st.session_state.get(months_key)
     if not (isinstance(seeded, tuple | list) and len(seeded) == 2):
-        seeded = (url_first, url_last)
+        seeded = (None, None) if st.session_state.get(f"{page}-opened") else (url_first, url_last)
+    st.session_state[f"{page}-opened"] = True
     first = _clamped(seeded[0], options, options[0])
     last = _clamped(seeded[1], options, default_last)
     first, last = min(first, last), max(first, last)
