@@ -19,6 +19,7 @@ from console.display.money import format_money
 
 RATE_COLUMNS = (
     "logo_churn_rate", "mrr_churn_rate", "recovery_rate", "linked_recovery_rate", "unlinked_recovery_rate",
+    "share",  # the cohorts' retention
 )  # fmt: skip
 MONEY_COLUMNS = ("mrr_start", "mrr_churned", "amount_recovered", "amount_lost", "amount_pending")
 # Each rate's sample size n, the sum of these columns: shown beside the rate for people.
