@@ -2,14 +2,13 @@
 
 import streamlit as st
 
-from console import ops
 from console.display.money import format_money
 from console.display.tables import people_frame
-from console.ops import audit
 from console.ui import charts, snapshot_cache
 from console.ui.frame import page_frame
-from console.ui.widgets import metric_csv_download, month_range
-from console.warehouse import dunning_outcomes, periods
+from console.ui.period_picker import choose_period
+from console.ui.widgets import metric_csv_download
+from console.warehouse import dunning_outcomes, periods, recovery
 
 frame = page_frame("dunning")
 settings = frame.settings
@@ -19,32 +18,35 @@ if table.empty:
     st.info("No invoice has entered dunning yet: no automatic charge has failed.")
     st.stop()
 
-currency_col, range_col = st.columns([1, 3])
-currency = currency_col.selectbox("Currency", periods.currencies(table), format_func=str.upper)
-with range_col:
-    first, last = month_range(
-        "Months of first failure (UTC)", periods.months(table, currency), f"dunning in {currency.upper()}"
-    )
-
-shown = periods.narrow(table, currency, first, last)
+now = periods.current_minute()
+# The headline adds up the period: by default it stops at the last complete month.
+period = choose_period("dunning", table, "entered", "Months of first failure (UTC)", now, end_complete=True)
+currency, first, last = period.currency, period.first, period.last
+shown = periods.continuous(table, currency, first, last)
 totals = dunning_outcomes.dunning_summary(shown)
 rate = totals["recovery_rate"]
+settled = totals["recovered"] + totals["lost"]
+st.caption(
+    f"Invoices whose first payment failed from {first} to {last}"
+    + (f"; {period.partial} is the month so far." if period.partial else ".")
+)
 counts = st.columns(5)
 counts[0].metric("Entered dunning", f"{totals['entered']:,}")
 counts[1].metric("Recovered", f"{totals['recovered']:,}")
 counts[2].metric("Lost", f"{totals['lost']:,}")
 counts[3].metric("Pending", f"{totals['pending']:,}")
-counts[4].metric("Recovery rate", "n/a" if rate != rate else f"{rate:.1%}")
+counts[4].metric("Recovery rate", "n/a" if rate != rate else f"{rate:.1%}", help=f"n = {settled:,} settled")
 amounts = st.columns(5)
 amounts[1].metric("Amount recovered", format_money(totals["amount_recovered"], currency))
 amounts[2].metric("Amount lost", format_money(totals["amount_lost"], currency))
 amounts[3].metric("Amount pending", format_money(totals["amount_pending"], currency))
 
-charts.show(charts.dunning_outcomes(shown, currency), "dunning_outcomes")
-charts.show(charts.dunning_amounts(shown, currency), "dunning_amounts")
+charts.show(charts.dunning_outcomes(shown, currency, period.partial), "dunning_outcomes")
+charts.show(charts.dunning_amounts(shown, currency, period.partial), "dunning_amounts")
 st.subheader("Per month")
-st.dataframe(people_frame(shown), hide_index=True)
-metric_csv_download(shown, "dunning", currency, first, last)
+st.dataframe(people_frame(shown, period.partial), hide_index=True)
+# The download holds the report's rows: only months in which invoices entered dunning.
+metric_csv_download(periods.narrow(table, currency, first, last), "dunning", currency, first, last)
 
 st.header("Recovered invoices")
 recovered = periods.narrow(snapshot_cache.read(settings, dunning_outcomes.recoveries), currency, first, last)
@@ -62,13 +64,33 @@ declines = periods.narrow(
     snapshot_cache.read(settings, dunning_outcomes.first_failure_declines), currency, first, last
 )
 charts.show(charts.decline_codes(declines, currency), "decline_codes")
-st.dataframe(declines, hide_index=True)
+st.dataframe(charts.decline_counts(declines), hide_index=True)
 metric_csv_download(declines, "decline codes", currency, first, last)
 
+st.header("Recovery with and without a portal link")
+linked = snapshot_cache.read_with_links(settings, recovery.recovery_table, now)
+by_link = periods.continuous(linked, currency, first, last)
+effect = recovery.recovery_summary(by_link)
+difference = effect["difference"]
+st.write(
+    "Linked minus unlinked recovery rate: "
+    + (
+        "n/a (a group has no settled invoice)"
+        if difference != difference
+        else f"{difference * 100:+.1f} points"
+    )
+    + f" (linked n = {effect['linked_recovered'] + effect['linked_lost']:,}, unlinked n = "
+    f"{effect['unlinked_recovered'] + effect['unlinked_lost']:,} settled invoices). This is an estimate, "
+    "not proof that the links caused the difference."
+)
+st.dataframe(people_frame(recovery.comparison(effect)), hide_index=True)
+charts.show(charts.recovery_by_link(by_link, currency, period.partial), "recovery_by_link")
+st.dataframe(people_frame(by_link, period.partial), hide_index=True)
+metric_csv_download(periods.narrow(linked, currency, first, last), "recovery by link", currency, first, last)
+
 st.header("Recovered within 7 days of a portal link")
-links = audit.links_made(ops.store_for(settings.ops_db))
 portal = periods.narrow(
-    snapshot_cache.read(settings, dunning_outcomes.portal_recoveries, links), currency, first, last
+    snapshot_cache.read_with_links(settings, dunning_outcomes.portal_recoveries), currency, first, last
 )
 link_col, text_col = st.columns([3, 1])
 text_col.markdown(charts.DEFINITIONS["portal_recoveries"])

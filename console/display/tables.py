@@ -10,6 +10,7 @@ or CR) is prefixed with a quote, so customer-controlled text stays text.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from decimal import Decimal
 
 import pandas as pd
@@ -18,8 +19,18 @@ from console.display.money import format_money
 
 RATE_COLUMNS = (
     "logo_churn_rate", "mrr_churn_rate", "recovery_rate", "linked_recovery_rate", "unlinked_recovery_rate",
+    "share",  # the cohorts' retention
 )  # fmt: skip
 MONEY_COLUMNS = ("mrr_start", "mrr_churned", "amount_recovered", "amount_lost", "amount_pending")
+# Each rate's sample size n, the sum of these columns: shown beside the rate for people.
+SAMPLE_SIZES = {
+    "logo_churn_rate": ("subscribers_start",),
+    "mrr_churn_rate": ("subscribers_start",),
+    "recovery_rate": ("recovered", "lost"),
+    "linked_recovery_rate": ("linked_recovered", "linked_lost"),
+    "unlinked_recovery_rate": ("unlinked_recovered", "unlinked_lost"),
+}
+PARTIAL_LABEL = "(month so far)"
 MIN_RATE_DECIMALS = 6
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -49,9 +60,26 @@ def csv_text(table: pd.DataFrame) -> str:
     return shown.to_csv(index=False, lineterminator="\n")
 
 
-def people_frame(table: pd.DataFrame) -> pd.DataFrame:
-    """A metrics table for people: money in each row's currency ('$12.34', '¥1,500'), rates as '12.50%'."""
+def csv_text_of_chunks(chunks: Iterable[pd.DataFrame], empty: pd.DataFrame) -> str:
+    """`csv_text` of the rows of all `chunks` (frames with the same columns) with one header: an
+    export built a chunk at a time. `empty` gives the header when there is no chunk."""
+    parts = []
+    for chunk in chunks:
+        text = csv_text(chunk)
+        parts.append(text.partition("\n")[2] if parts else text)
+    return "".join(parts) if parts else csv_text(empty)
+
+
+def people_frame(table: pd.DataFrame, partial: str | None = None) -> pd.DataFrame:
+    """A metrics table for people: money in each row's currency ('$12.34', '¥1,500'), rates as '12.50%'
+    with their n in the next column, and the `partial` month (the current one) marked as the month so far."""
     shown = table.copy()
+    if partial and "month" in shown:
+        shown["month"] = [f"{m} {PARTIAL_LABEL}" if m == partial else m for m in shown["month"]]
+    for column, parts in SAMPLE_SIZES.items():
+        if column in shown and all(part in shown for part in parts):
+            n = sum(shown[part] for part in parts)
+            shown.insert(shown.columns.get_loc(column) + 1, f"{column}_n", n)
     for column in MONEY_COLUMNS:
         if column in shown and "currency" in shown:
             shown[column] = [

@@ -5,15 +5,23 @@ across currencies) and returns a figure with a title and axis labels; amounts ar
 plotted in the currency's main unit and hovers show them formatted for that
 currency (console/display/money.py: ¥1,500, $12.34, BHD 1.250). With no rows a builder
 returns an empty-state figure that says so.
+
+Axes: months run without a gap (periods.continuous): a month with nothing measured has
+zero counts and no rate point, and rate lines are not joined across it. Rates are drawn
+on 0-100% axes with round ticks and every rate's hover gives its n; money axes tick at
+round amounts (1, 2 or 5 × 10^k of the main unit). The current month, when shown, is
+marked as the month so far: hatched bars, a dotted line to an open marker.
 """
 
 from __future__ import annotations
+
+import math
 
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from console.display.money import format_money, plotly_hover_format, to_major
+from console.display.money import format_money, to_major
 
 COLORS = {
     "recovered": "#2e7d32",
@@ -25,21 +33,25 @@ COLORS = {
     "subscribers": "#90caf9",
     "mrr": "#1565c0",
 }
+NO_DATA_GREY = "#bdbdbd"
 FAILURE_MONTH = "Month of first failed payment (UTC)"
 CALENDAR_MONTH = "Month (UTC)"
+PARTIAL_NOTE = "hatched or dotted: the month so far"
 
 DEFINITIONS = {
     "dunning_outcomes": (
         "**Entered dunning**: invoices charged automatically with at least one failed payment, counted in "
         "the UTC month of their first failure. **Recovered**: now paid; **lost**: now uncollectible or "
-        "void; **pending**: still open. **Recovery rate** = recovered ÷ (recovered + lost); pending ones "
-        "are left out, so recent months still move. *Stripe Dashboard*: its recovery figures use rolling "
+        "void; **pending**: still open. **Recovery rate** = recovered ÷ (recovered + lost), n = recovered + "
+        "lost; pending ones are left out, so recent months still move, and a month with none settled has "
+        "no rate point. *Stripe Dashboard*: its recovery figures use rolling "
         "periods and count by payment date, and convert currencies; here each currency stands alone."
     ),
     "dunning_amounts": (
         "**Recovered**: amount paid of recovered invoices. **Lost**: amount remaining of uncollectible "
-        "invoices, amount due of void ones. **Pending**: amount remaining of open ones. Minor units as "
-        "Stripe sends them, per currency, never converted."
+        "invoices, amount due of void ones. **Pending**: amount remaining of open ones. Drawn in the "
+        "currency's main unit (dollars, euros, yen), per currency, never converted; hovers give the exact "
+        "amount."
     ),
     "recovery_attempts": (
         "Recovered invoices by the charge attempt that paid them: **1** = the first retry after the first "
@@ -49,7 +61,9 @@ DEFINITIONS = {
     "days_to_payment": "Whole days from the first failed payment to the invoice's payment time.",
     "decline_codes": (
         "Decline code of each invoice's first failed attempt (the card network's `decline_code`, else "
-        "Stripe's `failure_code`). The share recovered shows which declines retries and emails fix."
+        "Stripe's `failure_code`), split into invoices now **recovered** (paid) and **not recovered** (lost "
+        "or still pending); the hover gives the share recovered of the n invoices with that code: which "
+        "declines retries and emails fix."
     ),
     "portal_recoveries": (
         "Invoices in dunning paid within 7 days after a portal link was sent to their customer (audit log: "
@@ -58,10 +72,11 @@ DEFINITIONS = {
     ),
     "churn_rates": (
         "**Logo churn** = customers subscribed at the first instant of the UTC month and not at the first "
-        "instant of the next ÷ those subscribed at the start. **MRR churn** = MRR of the subscriptions "
+        "instant of the next ÷ those subscribed at the start (n). **MRR churn** = MRR of the subscriptions "
         "paid-active at the start that are not at the next month's start ÷ MRR at the start. The current "
-        "month counts up to now. *Stripe Dashboard*: rolling 30-day windows, currencies converted into one, "
-        "MRR after discounts; here calendar months, one currency, list prices before discounts and tax."
+        "month counts up to now (dotted). *Stripe Dashboard*: rolling 30-day windows, currencies converted "
+        "into one, MRR after discounts; here calendar months, one currency, list prices before discounts "
+        "and tax."
     ),
     "churned_customers": (
         "Churned customers split by their last ended subscription: **involuntary** when Stripe canceled it "
@@ -76,9 +91,18 @@ DEFINITIONS = {
         "52 ÷ 12, day × 365 ÷ 12, divided by the interval count). Stripe's MRR also counts past_due "
         "subscriptions but deducts discounts."
     ),
+    "recovery_by_link": (
+        "**Linked**: invoices in dunning for whose customer a portal link was made (created, emailed, "
+        "written, queued, uncertain) between the first failed payment and the moment the invoice left "
+        "dunning (paid, voided, marked uncollectible; now while open). **Unlinked**: the others. Each "
+        "recovery rate = recovered ÷ (recovered + lost), n = recovered + lost. **An estimate, not proof**: "
+        "agents choose whom to send links to, so the two groups differ in more than the link."
+    ),
     "cohorts": (
         "Customers grouped by the UTC month of their first paid day (after any trial); each cell is the "
-        "share still subscribed at the first instant of the k-th month after. Month 0 is the whole cohort."
+        "share still subscribed at the first instant of the k-th month after (n = the cohort's size). Month "
+        "0 is the whole cohort. **Grey**: no data, a month still to come or a month that started no cohort; "
+        "0% is white."
     ),
 }
 
@@ -105,14 +129,84 @@ def _majors(amounts: pd.Series, currency: str) -> list[float]:
     return [float(to_major(int(v), currency)) for v in amounts]
 
 
-def _money_axis(currency: str, what: str = "Amount") -> dict:
-    return {"title": {"text": f"{what} ({currency.upper()})"}, "tickformat": plotly_hover_format(currency)}
+def nice_step(largest: float, ticks: int = 5) -> float:
+    """A round tick step (1, 2 or 5 × 10^k, at least 1) that covers `largest` in about `ticks` steps."""
+    if not largest > 0:
+        return 1
+    raw = largest / ticks
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+    return max(step, 1)
+
+
+def _money_axis(currency: str, largest: float, what: str = "Amount") -> dict:
+    """An axis in whole round amounts of the currency's main unit, from 0."""
+    step = nice_step(largest)
+    top = max(step, math.ceil(largest / step) * step)
+    return {
+        "title": {"text": f"{what} ({currency.upper()})"},
+        "tickformat": ",.0f",
+        "tick0": 0,
+        "dtick": step,
+        "range": [0, top],
+    }
+
+
+def _rate_axis(title: str, step: float = 0.1) -> dict:
+    """0-100%, ticks every 10 or 25 points; nothing is drawn above 100%."""
+    return {"title": {"text": title}, "tickformat": ".0%", "range": [0, 1], "tick0": 0, "dtick": step}
+
+
+def _gaps(values: pd.Series) -> list[float | None]:
+    """Rates with None where nothing was measured: Plotly leaves a gap there (connectgaps=False)."""
+    return [None if pd.isna(v) else float(v) for v in values]
+
+
+def _recovered_of_settled(table: pd.DataFrame, recovered: str, lost: str) -> list[list[int]]:
+    """Per month [recovered, n] for a recovery rate's hover, n = recovered + lost."""
+    return [[int(r), int(r + s)] for r, s in zip(table[recovered], table[lost], strict=True)]
+
+
+def _hatched(months: pd.Series, partial: str | None) -> dict:
+    """Bar hatching for the month so far."""
+    return {"shape": ["/" if m == partial else "" for m in months]}
+
+
+def _rate_line(
+    figure: go.Figure, months: pd.Series, rates: pd.Series, partial: str | None, **trace: object
+) -> None:
+    """A rate per month, not joined across months without one. The month so far is an open marker
+    reached by a dotted line, so a half-month figure does not read as the trend."""
+    values = _gaps(rates)
+    months = list(months)
+    solid = [None if m == partial else v for m, v in zip(months, values, strict=True)]
+    figure.add_scatter(x=months, y=solid, mode="lines+markers", connectgaps=False, cliponaxis=False, **trace)
+    if partial not in months or values[months.index(partial)] is None:
+        return
+    at = months.index(partial)
+    line = trace.get("line_color")
+    if at > 0 and values[at - 1] is not None:
+        figure.add_scatter(x=months[at - 1 : at + 1], y=values[at - 1 : at + 1], mode="lines",
+                           line={"dash": "dot", "color": line}, hoverinfo="skip", showlegend=False,
+                           yaxis=trace.get("yaxis", "y"))  # fmt: skip
+    customdata = trace.get("customdata")
+    figure.add_scatter(
+        x=[partial], y=[values[at]], mode="markers", showlegend=False, cliponaxis=False,
+        marker={"symbol": "circle-open", "size": 10, "color": line},
+        customdata=None if customdata is None else [list(customdata)[at]],
+        hovertemplate=str(trace.get("hovertemplate", "")).replace("<extra>", " (month so far)<extra>"),
+        yaxis=trace.get("yaxis", "y"),
+    )  # fmt: skip
 
 
 def _count_axis(title: str, largest: int) -> dict:
     """An axis of whole counts: small ones tick every 1 (Plotly would put ticks at 0.5)."""
     axis = {"title": {"text": title}, "rangemode": "tozero", "tickformat": ",d"}
     return {**axis, "dtick": 1} if largest <= 8 else axis
+
+
+def _month_title(title: str, partial: str | None) -> str:
+    return f"{title}; {PARTIAL_NOTE} ({partial})" if partial else title
 
 
 def _layout(figure: go.Figure, title: str, xtitle: str, yaxis: dict) -> go.Figure:
@@ -127,8 +221,8 @@ def _layout(figure: go.Figure, title: str, xtitle: str, yaxis: dict) -> go.Figur
     return figure
 
 
-def dunning_outcomes(table: pd.DataFrame, currency: str) -> go.Figure:
-    """Stacked bars of recovered / lost / pending invoices per month, recovery rate as a line."""
+def dunning_outcomes(table: pd.DataFrame, currency: str, partial: str | None = None) -> go.Figure:
+    """Stacked bars of recovered / lost / pending invoices per month, recovery rate (n) as a line."""
     title = f"Invoices entering dunning by outcome ({currency.upper()})"
     if table.empty:
         return empty_figure(title)
@@ -143,47 +237,48 @@ def dunning_outcomes(table: pd.DataFrame, currency: str) -> go.Figure:
             y=table[outcome],
             name=outcome.capitalize(),
             marker_color=COLORS[outcome],
+            marker_pattern=_hatched(table["month"], partial),
             customdata=_money_texts(table[amount], currency),
             hovertemplate=f"{outcome.capitalize()}: %{{y:,}} invoices (%{{customdata}})<extra></extra>",
         )
-    figure.add_scatter(
-        x=table["month"],
-        y=table["recovery_rate"],
-        name="Recovery rate",
-        yaxis="y2",
-        mode="lines+markers",
-        line_color=COLORS["rate"],
-        hovertemplate="Recovery rate: %{y:.1%}<extra></extra>",
-    )
-    figure.update_layout(
-        barmode="stack",
-        yaxis2={"title": {"text": "Recovery rate"}, "overlaying": "y", "side": "right", "tickformat": ".0%",
-                "range": [0, 1.05]},
+    _rate_line(
+        figure, table["month"], table["recovery_rate"], partial,
+        name="Recovery rate", yaxis="y2", line_color=COLORS["rate"],
+        customdata=_recovered_of_settled(table, "recovered", "lost"),
+        hovertemplate="Recovery rate: %{y:.1%} (%{customdata[0]:,} recovered of n = %{customdata[1]:,} "
+        "settled)<extra></extra>",
     )  # fmt: skip
-    return _layout(figure, title, FAILURE_MONTH, _count_axis("Invoices", int(table["entered"].max())))
+    figure.update_layout(
+        barmode="stack", yaxis2={**_rate_axis("Recovery rate (%)", 0.25), "overlaying": "y", "side": "right"}
+    )
+    return _layout(
+        figure,
+        title,
+        _month_title(FAILURE_MONTH, partial),
+        _count_axis("Invoices", int(table["entered"].max())),
+    )
 
 
-def dunning_amounts(table: pd.DataFrame, currency: str) -> go.Figure:
+def dunning_amounts(table: pd.DataFrame, currency: str, partial: str | None = None) -> go.Figure:
     """Amounts recovered, lost and pending per month, in the currency's main unit."""
     title = f"Amounts recovered and lost ({currency.upper()})"
     if table.empty:
         return empty_figure(title)
     figure = go.Figure()
-    for column, label in (
-        ("amount_recovered", "Recovered"),
-        ("amount_lost", "Lost"),
-        ("amount_pending", "Pending"),
-    ):
+    columns = (("amount_recovered", "Recovered"), ("amount_lost", "Lost"), ("amount_pending", "Pending"))
+    for column, label in columns:
         figure.add_bar(
             x=table["month"],
             y=_majors(table[column], currency),
             name=label,
             marker_color=COLORS[label.lower()],
+            marker_pattern=_hatched(table["month"], partial),
             customdata=_money_texts(table[column], currency),
             hovertemplate=f"{label}: %{{customdata}}<extra></extra>",
         )
     figure.update_layout(barmode="group")
-    return _layout(figure, title, FAILURE_MONTH, _money_axis(currency))
+    largest = max(float(to_major(int(table[column].max()), currency)) for column, _ in columns)
+    return _layout(figure, title, _month_title(FAILURE_MONTH, partial), _money_axis(currency, largest))
 
 
 def recovery_attempts(recoveries: pd.DataFrame, currency: str) -> go.Figure:
@@ -235,58 +330,92 @@ def days_to_payment(recoveries: pd.DataFrame, currency: str) -> go.Figure:
 
 
 def decline_codes(declines: pd.DataFrame, currency: str) -> go.Figure:
-    """First-failure decline codes, most frequent at the top, with the share recovered."""
+    """First-failure decline codes, most frequent at the top, split into recovered and not, with the
+    share recovered (of n) in the hover."""
     title = f"Decline codes of first failures ({currency.upper()})"
     if declines.empty:
         return empty_figure(title)
-    counts = declines.groupby("decline_code", as_index=False)[["invoices", "recovered"]].sum()
-    counts = counts.sort_values(["invoices", "decline_code"], ascending=[True, False])
+    counts = decline_counts(declines).iloc[::-1]  # Plotly draws the first category at the bottom
     figure = go.Figure()
-    figure.add_bar(
-        y=counts["decline_code"],
-        x=counts["invoices"],
-        orientation="h",
-        marker_color=COLORS["lost"],
-        customdata=(counts["recovered"] / counts["invoices"]).tolist(),
-        hovertemplate="%{y}: %{x:,} invoices, %{customdata:.0%} recovered<extra></extra>",
-    )
-    figure.update_layout(title=title, xaxis={"title": {"text": "Invoices entering dunning"}},
-                         yaxis={"title": {"text": "Decline code"}}, margin={"t": 60})  # fmt: skip
+    for name, column, color in (
+        ("Recovered", "recovered", COLORS["recovered"]),
+        ("Not recovered (lost or pending)", "not_recovered", COLORS["lost"]),
+    ):
+        figure.add_bar(
+            y=counts["decline_code"],
+            x=counts[column],
+            orientation="h",
+            name=name,
+            marker_color=color,
+            customdata=counts[["share_recovered", "invoices"]].to_numpy().tolist(),
+            hovertemplate=f"{name}: %{{x:,}} (%{{customdata[0]:.0%}} recovered of n = %{{customdata[1]:,}})"
+            "<extra></extra>",
+        )
+    largest = int(counts["invoices"].max())
+    figure.update_layout(title=title, barmode="stack",
+                         xaxis=_count_axis("Invoices entering dunning", largest),
+                         yaxis={"title": {"text": "Decline code"}, "type": "category"},
+                         legend={"orientation": "h", "y": -0.25}, margin={"t": 60})  # fmt: skip
     return figure
 
 
-def churn_rates(table: pd.DataFrame, currency: str) -> go.Figure:
-    """Logo churn and MRR churn per month."""
+def decline_counts(declines: pd.DataFrame) -> pd.DataFrame:
+    """Invoices per first decline code, most frequent first: recovered, not recovered, share recovered."""
+    counts = declines.groupby("decline_code", as_index=False)[["invoices", "recovered"]].sum()
+    counts["not_recovered"] = counts["invoices"] - counts["recovered"]
+    counts["share_recovered"] = counts["recovered"] / counts["invoices"]
+    return counts.sort_values(["invoices", "decline_code"], ascending=[False, True]).reset_index(drop=True)
+
+
+def recovery_by_link(table: pd.DataFrame, currency: str, partial: str | None = None) -> go.Figure:
+    """Recovery rate per month of invoices with a portal link made while in dunning, and without."""
+    title = f"Recovery rate with and without a portal link ({currency.upper()})"
+    if table.empty:
+        return empty_figure(title)
+    figure = go.Figure()
+    for group, label, color in (
+        ("linked", "Linked", COLORS["recovered"]),
+        ("unlinked", "Unlinked", COLORS["rate"]),
+    ):
+        _rate_line(
+            figure, table["month"], table[f"{group}_recovery_rate"], partial,
+            name=label, line_color=color,
+            customdata=_recovered_of_settled(table, f"{group}_recovered", f"{group}_lost"),
+            hovertemplate=f"{label}: %{{y:.1%}} (%{{customdata[0]:,}} recovered of n = %{{customdata[1]:,}} "
+            "settled)<extra></extra>",
+        )  # fmt: skip
+    return _layout(figure, title, _month_title(FAILURE_MONTH, partial), _rate_axis("Recovery rate (%)"))
+
+
+def churn_rates(table: pd.DataFrame, currency: str, partial: str | None = None) -> go.Figure:
+    """Logo churn and MRR churn per month, each hover with its n (subscribers at the start)."""
     title = f"Logo and MRR churn rate ({currency.upper()})"
     if table.empty:
         return empty_figure(title)
     figure = go.Figure()
-    figure.add_scatter(
-        x=table["month"],
-        y=table["logo_churn_rate"],
+    _rate_line(
+        figure, table["month"], table["logo_churn_rate"], partial,
         name="Logo churn",
-        mode="lines+markers",
-        customdata=table[["churned", "subscribers_start"]].to_numpy(),
-        hovertemplate="Logo churn: %{y:.2%} (%{customdata[0]:,} of %{customdata[1]:,})<extra></extra>",
-    )
-    figure.add_scatter(
-        x=table["month"],
-        y=table["mrr_churn_rate"],
+        customdata=table[["churned", "subscribers_start"]].to_numpy().tolist(),
+        hovertemplate="Logo churn: %{y:.2%} (%{customdata[0]:,} of n = %{customdata[1]:,})<extra></extra>",
+    )  # fmt: skip
+    _rate_line(
+        figure, table["month"], table["mrr_churn_rate"], partial,
         name="MRR churn",
-        mode="lines+markers",
-        customdata=list(
-            zip(
-                _money_texts(table["mrr_churned"], currency),
-                _money_texts(table["mrr_start"], currency),
-                strict=True,
+        customdata=[
+            [churned, start, n]
+            for churned, start, n in zip(
+                _money_texts(table["mrr_churned"], currency), _money_texts(table["mrr_start"], currency),
+                table["subscribers_start"], strict=True,
             )
-        ),
-        hovertemplate="MRR churn: %{y:.2%} (%{customdata[0]} of %{customdata[1]})<extra></extra>",
-    )
-    return _layout(figure, title, CALENDAR_MONTH, {"title": {"text": "Churn rate"}, "tickformat": ".1%"})
+        ],
+        hovertemplate="MRR churn: %{y:.2%} (%{customdata[0]} of %{customdata[1]}; n = %{customdata[2]:,} "
+        "subscribers)<extra></extra>",
+    )  # fmt: skip
+    return _layout(figure, title, _month_title(CALENDAR_MONTH, partial), _rate_axis("Churn rate (%)"))
 
 
-def churned_customers(table: pd.DataFrame, currency: str) -> go.Figure:
+def churned_customers(table: pd.DataFrame, currency: str, partial: str | None = None) -> go.Figure:
     """Churned customers per month, voluntary and involuntary stacked."""
     title = f"Churned customers, voluntary and involuntary ({currency.upper()})"
     if table.empty:
@@ -298,13 +427,15 @@ def churned_customers(table: pd.DataFrame, currency: str) -> go.Figure:
             y=table[f"churned_{kind}"],
             name=kind.capitalize(),
             marker_color=COLORS[kind],
-            hovertemplate=f"{kind.capitalize()}: %{{y:,}}<extra></extra>",
+            marker_pattern=_hatched(table["month"], partial),
+            hovertemplate=f"{kind.capitalize()}: %{{y:,}} customers<extra></extra>",
         )
     figure.update_layout(barmode="stack")
-    return _layout(figure, title, CALENDAR_MONTH, _count_axis("Customers", int(table["churned"].max())))
+    largest = int(table["churned"].max())
+    return _layout(figure, title, _month_title(CALENDAR_MONTH, partial), _count_axis("Customers", largest))
 
 
-def subscribers_and_mrr(table: pd.DataFrame, currency: str) -> go.Figure:
+def subscribers_and_mrr(table: pd.DataFrame, currency: str, partial: str | None = None) -> go.Figure:
     """Subscribers (bars) and MRR (line, right axis) at each month's start."""
     title = f"Subscribers and MRR at month start ({currency.upper()})"
     if table.empty:
@@ -327,46 +458,60 @@ def subscribers_and_mrr(table: pd.DataFrame, currency: str) -> go.Figure:
         customdata=_money_texts(table["mrr_start"], currency),
         hovertemplate="MRR: %{customdata}<extra></extra>",
     )
-    figure.update_layout(
-        yaxis2={**_money_axis(currency, "MRR"), "overlaying": "y", "side": "right", "rangemode": "tozero"}
-    )
+    largest = float(to_major(int(table["mrr_start"].max()), currency))
+    figure.update_layout(yaxis2={**_money_axis(currency, largest, "MRR"), "overlaying": "y", "side": "right"})
     largest = int(table["subscribers_start"].max())
+    # Both figures are at the month's first instant, so the current month's are complete.
     return _layout(figure, title, CALENDAR_MONTH, _count_axis("Subscribers", largest))
 
 
-def cohort_heatmap(cohorts: pd.DataFrame, currency: str) -> go.Figure:
-    """Share of each first-paid-month cohort still subscribed k months later."""
+def cohort_heatmap(
+    cohorts: pd.DataFrame, currency: str, months: list[str], partial: str | None = None
+) -> go.Figure:
+    """Share of each first-paid-month cohort still subscribed k months later, a row for every month of
+    `months`. Cells without data (months to come, months with no cohort) are grey, not 0%."""
     title = f"Retention by cohort of first paid month ({currency.upper()})"
     if cohorts.empty:
         return empty_figure(title)
-    share = cohorts.pivot(index="cohort", columns="months_after", values="share").sort_index()
+    share = cohorts.pivot(index="cohort", columns="months_after", values="share").reindex(months)
     customers = cohorts.pivot(index="cohort", columns="months_after", values="customers").reindex_like(share)
-    size = cohorts.groupby("cohort")["cohort_size"].first().reindex(share.index)
+    size = cohorts.groupby("cohort")["cohort_size"].first().reindex(share.index).fillna(0)
+    labels = [f"{m} (month so far)" if m == partial else m for m in share.index]
     figure = go.Figure(
         go.Heatmap(
-            z=share.to_numpy(dtype=float),
+            z=[[None if pd.isna(v) else float(v) for v in row] for row in share.to_numpy(dtype=float)],
             x=[str(k) for k in share.columns],
-            y=list(share.index),
+            y=labels,
             zmin=0,
             zmax=1,
             colorscale="Blues",
-            colorbar={"title": {"text": "Still subscribed"}, "tickformat": ".0%"},
+            hoverongaps=False,
+            xgap=1,
+            ygap=1,
+            colorbar={"title": {"text": "Still subscribed"}, "tickformat": ".0%", "tick0": 0, "dtick": 0.25},
             customdata=[
                 [[c, s] for c in row] for row, s in zip(customers.to_numpy(dtype=float), size, strict=True)
             ],
             hovertemplate=(
                 "Cohort %{y}, month %{x}: %{z:.1%} "
-                "(%{customdata[0]:,.0f} of %{customdata[1]:,})<extra></extra>"
+                "(%{customdata[0]:,.0f} of n = %{customdata[1]:,.0f})<extra></extra>"
             ),
         )
     )
+    # A legend entry for the grey cells: no data is not 0% (white).
+    figure.add_scatter(x=[None], y=[None], mode="markers", name="No data (month to come or no cohort)",
+                       marker={"symbol": "square", "size": 14, "color": NO_DATA_GREY})  # fmt: skip
     figure.update_layout(
         title=title,
-        xaxis={"title": {"text": "Months after the first paid month"}, "type": "category"},
+        plot_bgcolor=NO_DATA_GREY,
+        showlegend=True,
+        legend={"orientation": "h", "y": -0.2},
+        xaxis={"title": {"text": "Months after the first paid month"}, "type": "category", "showgrid": False},
         yaxis={
             "title": {"text": "Cohort (first paid month, UTC)"},
             "type": "category",
             "autorange": "reversed",
+            "showgrid": False,
         },
         margin={"t": 60},
     )

@@ -1,9 +1,10 @@
-"""Widgets the pages share: notices that may quote customer data, the month-range picker,
-a table whose row opens the customer, and the one CSV download
+"""Widgets the pages share: notices that may quote customer data, a table whose row opens
+the customer, and the one CSV download
 (console/display/tables.py: no cell can carry a formula)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 
 import pandas as pd
@@ -34,15 +35,6 @@ def notice(kind: str, message: str) -> None:
         st.text(message)
 
 
-def month_range(label: str, options: list[str], what: str) -> tuple[str, str]:
-    """A first and last month among `options` ('YYYY-MM', ascending); a caption when there is one."""
-    if len(options) > 1:
-        first, last = st.select_slider(label, options=options, value=(options[0], options[-1]))
-        return first, last
-    st.caption(f"One month with {what}: {options[0]}.")
-    return options[0], options[0]
-
-
 def open_customer_if_chosen() -> None:
     """Go to the customer page when a row of a `customer_table` was chosen on the last run."""
     chosen = st.session_state.pop(_OPEN_CUSTOMER, None)
@@ -68,11 +60,18 @@ def customer_table(rows: pd.DataFrame, key: str, id_column: str = "Customer id",
     )
 
 
-def csv_download(frame: pd.DataFrame, label: str, file_name: str, **options: object) -> None:
-    """A download button for `frame` as CSV, in the report command's form."""
+def csv_download(
+    frame: pd.DataFrame | Callable[[], str], label: str, file_name: str, **options: object
+) -> None:
+    """A download button for `frame` as CSV, in the report command's form.
+
+    `frame` may be a function that returns the CSV text (built with console.display.tables'
+    csv_text): it runs only when the button is clicked, for exports too large to build on
+    every run.
+    """
     st.download_button(
         label,
-        csv_text(frame),
+        frame if callable(frame) else csv_text(frame),
         file_name=file_name,
         mime="text/csv",
         icon=":material/download:",

@@ -7,6 +7,7 @@ amount filter, since amounts in different currencies do not compare.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -15,6 +16,7 @@ import duckdb
 import pandas as pd
 
 from console.display.money import decimals, format_money
+from console.display.tables import csv_text_of_chunks
 from console.display.text import printable, utc_text
 from console.warehouse.customers import safe_link
 
@@ -87,6 +89,37 @@ def _where(f: InvoiceFilter) -> tuple[str, list[object]]:
     return " AND ".join(clauses) or "true", params
 
 
+def _rows_sql(where: str, limited: bool) -> str:
+    """SQL: the invoices matching `where` (constant fragments of _where), newest first, with the
+    customer's email; the newest `?` of them when `limited`."""
+    return f"""
+        WITH page AS MATERIALIZED (
+            SELECT i.id, i.number, i.customer_id, i.status, i.currency, i.amount_due, i.amount_paid,
+                   i.amount_remaining, i.created, i.paid_at, i.hosted_invoice_url, i.customer_email
+            FROM invoices i WHERE {where} ORDER BY i.created DESC, i.id {"LIMIT ?" if limited else ""}
+        )
+        SELECT p.*, coalesce(c.email, p.customer_email) FROM page p
+        LEFT JOIN customers c ON c.id = p.customer_id
+        ORDER BY p.created DESC, p.id
+    """  # noqa: S608
+
+
+def _rows(found: list[tuple]) -> pd.DataFrame:
+    """Rows of `_rows_sql` as the page and the CSV show them (TABLE_COLUMNS + CSV_EXTRA_COLUMNS)."""
+    return pd.DataFrame(
+        [
+            (
+                printable(number), iid, customer, printable(email), status, cur.upper(),
+                format_money(due, cur), format_money(paid, cur), format_money(remaining, cur),
+                utc_text(created), utc_text(paid_at), safe_link(url), due, paid, remaining,
+            )
+            for (iid, number, customer, status, cur, due, paid, remaining, created, paid_at, url, _,
+                 email) in found
+        ],
+        columns=TABLE_COLUMNS + CSV_EXTRA_COLUMNS,
+    )  # fmt: skip
+
+
 def list_invoices(con: duckdb.DuckDBPyConnection, f: InvoiceFilter, limit: int = ROW_LIMIT) -> InvoicePage:
     """The newest `limit` invoices matching `f`, the count of all that match, totals per currency."""
     where, params = _where(f)
@@ -96,56 +129,7 @@ def list_invoices(con: duckdb.DuckDBPyConnection, f: InvoiceFilter, limit: int =
         f"FROM invoices i WHERE {where} GROUP BY currency ORDER BY count(*) DESC, currency",
         params,
     ).fetchall()
-    found = con.execute(
-        f"""
-        WITH page AS MATERIALIZED (
-            SELECT i.id, i.number, i.customer_id, i.status, i.currency, i.amount_due, i.amount_paid,
-                   i.amount_remaining, i.created, i.paid_at, i.hosted_invoice_url, i.customer_email
-            FROM invoices i WHERE {where} ORDER BY i.created DESC, i.id LIMIT ?
-        )
-        SELECT p.*, coalesce(c.email, p.customer_email) FROM page p
-        LEFT JOIN customers c ON c.id = p.customer_id
-        ORDER BY p.created DESC, p.id
-        """,  # noqa: S608
-        [*params, limit],
-    ).fetchall()
-    rows = pd.DataFrame(
-        [
-            (
-                printable(number),
-                iid,
-                customer,
-                printable(email),
-                status,
-                cur.upper(),
-                format_money(due, cur),
-                format_money(paid, cur),
-                format_money(remaining, cur),
-                utc_text(created),
-                utc_text(paid_at),
-                safe_link(url),
-                due,
-                paid,
-                remaining,
-            )
-            for (
-                iid,
-                number,
-                customer,
-                status,
-                cur,
-                due,
-                paid,
-                remaining,
-                created,
-                paid_at,
-                url,
-                _,
-                email,
-            ) in found
-        ],
-        columns=TABLE_COLUMNS + CSV_EXTRA_COLUMNS,
-    )
+    rows = _rows(con.execute(_rows_sql(where, limited=True), [*params, limit]).fetchall())
     per_currency = pd.DataFrame(
         [
             (
@@ -160,3 +144,16 @@ def list_invoices(con: duckdb.DuckDBPyConnection, f: InvoiceFilter, limit: int =
         columns=["Currency", "Invoices", "Amount due", "Amount paid", "Remaining"],
     )
     return InvoicePage(rows, sum(row[1] for row in totals), per_currency)
+
+
+def invoices_csv(con: duckdb.DuckDBPyConnection, f: InvoiceFilter, chunk: int = ROW_LIMIT) -> str:
+    """Every invoice matching `f` (not only the `ROW_LIMIT` the page shows) as CSV, in the columns of
+    the page plus integer minor units, read and converted `chunk` rows at a time."""
+    where, params = _where(f)
+    result = con.execute(_rows_sql(where, limited=False), params)
+
+    def chunks() -> Iterator[pd.DataFrame]:
+        while found := result.fetchmany(chunk):
+            yield _rows(found)
+
+    return csv_text_of_chunks(chunks(), _rows([]))

@@ -94,6 +94,6 @@ def test_pages_benchmark_loads_both_pages_in_chromium(bench_dirs):
     browser_or_skip()
     result = run_bench("pages", bench_dirs)
     pages = {key: value for key, value in result["figures"].items() if key != "console_peak_rss_mb"}
-    assert set(pages) == {"customers", "dunning_queue", "home"}
+    assert set(pages) == {"customers", "dunning_queue", "home", "churn", "dunning"}
     assert all(page["cold_ms"] > 0 and page["warm_ms"] for page in pages.values())
     assert result["figures"]["console_peak_rss_mb"] > 0

@@ -99,15 +99,20 @@ class Books:
         paid_at: str | None = None,
         collection_method: str = "charge_automatically",
         created: str = "2025-01-01",
+        voided_at: str | None = None,
+        marked_uncollectible_at: str | None = None,
     ) -> str:
         if amount_remaining is None:
             amount_remaining = amount_due - amount_paid
         self.conn.execute(
             "INSERT INTO invoices (id, number, customer_id, status, collection_method, currency, amount_due, "
-            "amount_paid, amount_remaining, created, paid_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "amount_paid, amount_remaining, created, paid_at, voided_at, marked_uncollectible_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 id, f"N-{id}", customer, status, collection_method, currency, amount_due, amount_paid,
                 amount_remaining, ts(created), ts(paid_at) if paid_at else None,
+                ts(voided_at) if voided_at else None,
+                ts(marked_uncollectible_at) if marked_uncollectible_at else None,
             ],
         )  # fmt: skip
         return id

@@ -135,7 +135,8 @@ def test_churn_page_in_euro(app_as, books_2025):
         "Logo churn": "100.00%", "MRR churn": "100.00%",
     }  # fmt: skip
     rates = figures(at)["Logo and MRR churn rate (EUR)"]["data"]
-    assert rates[0]["y"] == [0.0, 1.0] and rates[1]["customdata"][1] == ["€20.03", "€20.03"]
+    # MRR churned of MRR at the start, and the rate's n: the subscribers at the start.
+    assert rates[0]["y"] == [0.0, 1.0] and rates[1]["customdata"][1] == ["€20.03", "€20.03", 2]
 
 
 def test_pages_with_no_figures_say_so(app_as, console_env):
