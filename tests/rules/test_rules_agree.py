@@ -107,7 +107,9 @@ def test_a_written_link_counts_against_the_hourly_limit(stripe_settings, setting
 def test_mrr_is_exact_and_rounded_once_the_same_way(stores: tuple[Path, Path]) -> None:
     warehouse, _ = stores
     with reading(warehouse) as con:
-        shown = customers.customer_subscriptions(con, "cus_mrr").set_index("Subscription id")["MRR"]
+        shown = customers.customer_subscriptions(con, "cus_mrr", datetime(2025, 3, 15)).set_index(
+            "Subscription id"
+        )["MRR"]
     assert shown.to_dict() == edge_cases.EXPECTED_MRR
     with reading(warehouse) as con:
         table = churn.churn_table(con, now=datetime(2025, 3, 15))
