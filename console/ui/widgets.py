@@ -4,6 +4,7 @@ a table whose row opens the customer, and the one CSV download
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
 
 import pandas as pd
@@ -85,3 +86,28 @@ def metric_csv_download(frame: pd.DataFrame, name: str, currency: str, first: st
     """A finance table's download, named after what it holds and the period."""
     file_name = f"{name.replace(' ', '-')}-{currency}-{first}-{last}.csv"
     csv_download(frame, f"Download {name} (CSV)", file_name)
+
+
+def from_url(
+    param: str, default: str | None = None, options: Sequence[str | None] | None = None
+) -> str | None:
+    """The page address's `param` (st.query_params), or `default` when absent or not one of `options`.
+
+    Widgets start from it, so that reload, Back and a shared link show the same results.
+    """
+    value = st.query_params.get(param, default)
+    if options is not None and value not in options:
+        return default
+    return value
+
+
+def keep_in_url(**params: object) -> None:
+    """Write the page's state into its address: None, '', False and 1 (a first page) are left out."""
+    for name, value in params.items():
+        text = "true" if value is True else "" if value in (None, False) else str(value)
+        if name == "page" and text == "1":
+            text = ""
+        if not text:
+            st.query_params.pop(name, None)
+        elif st.query_params.get(name) != text:
+            st.query_params[name] = text
