@@ -46,8 +46,11 @@ SUBSCRIPTION_STATUSES = (
     "canceled",
 )
 CUSTOMER_ID = re.compile(r"^cus_[A-Za-z0-9]+$")
-_SUBSCRIPTION_ID = re.compile(r"^sub_[A-Za-z0-9]+$")
-_INVOICE_ID = re.compile(r"^in_[A-Za-z0-9]+$")
+# The search box takes ids in any letter case (CUS_..., a caps-locked paste): Stripe's ids are
+# case-sensitive, so an exact match is tried first, then a case-insensitive one.
+_ANY_CASE_CUSTOMER_ID = re.compile(r"^cus_[A-Za-z0-9]+$", re.IGNORECASE)
+_SUBSCRIPTION_ID = re.compile(r"^sub_[A-Za-z0-9]+$", re.IGNORECASE)
+_INVOICE_ID = re.compile(r"^in_[A-Za-z0-9]+$", re.IGNORECASE)
 # Stripe invoice numbers: a 3-12 character upper-case prefix, a dash, a sequence of 4+ digits.
 _INVOICE_NUMBER = re.compile(r"^[A-Za-z0-9]{3,12}-[0-9]{4,}$")
 _SEPARATOR = "\x1f"  # between email and name in the search key; never in a folded query
@@ -105,7 +108,7 @@ def parse_search(text: str) -> SearchKey:
     cleaned = "".join(ch for ch in text if ch.isprintable()).strip()
     if not cleaned:
         return SearchKey(SearchKind.ALL, "")
-    if CUSTOMER_ID.match(cleaned):
+    if _ANY_CASE_CUSTOMER_ID.match(cleaned):
         return SearchKey(SearchKind.CUSTOMER_ID, cleaned)
     if _SUBSCRIPTION_ID.match(cleaned):
         return SearchKey(SearchKind.SUBSCRIPTION_ID, cleaned)
@@ -175,11 +178,10 @@ def search_customers(
             for row in con.execute(by_id, [customer_id]).fetchall()
         ]
         return SearchResult(key, _result_rows(found), len(found), 1, 1)
-    where, params = (
-        ([], [])
-        if key.kind is SearchKind.ALL
-        else (["contains(search_key, strip_accents(lower(?)))"], [key.value])
-    )
+    # Every word must appear, in any order: "Sato Hina" finds "Hina Sato".
+    words = [] if key.kind is SearchKind.ALL else key.value.split()
+    where = ["contains(search_key, strip_accents(lower(?)))" for _ in words]
+    params: list[object] = list(words)
     if subscription_status:
         where.append("subscription_mask & ? != 0")
         params.append(_STATUS_BIT[subscription_status])
@@ -218,16 +220,19 @@ _SHOWN = "id, email, name, created, currency, subscription_mask, delinquent, in_
 
 def _customers_with_key(con: duckdb.DuckDBPyConnection, key: SearchKey) -> list[str]:
     """The customer ids an exact key names, through the warehouse's indexes."""
-    match key.kind:
-        case SearchKind.CUSTOMER_ID:
-            return [key.value]
-        case SearchKind.SUBSCRIPTION_ID:
-            sql = "SELECT customer_id FROM subscriptions WHERE id = ?"
-        case SearchKind.INVOICE_ID:
-            sql = "SELECT customer_id FROM invoices WHERE id = ?"
-        case _:
-            sql = "SELECT DISTINCT customer_id FROM invoices WHERE number = ?"
-    return [row[0] for row in con.execute(sql, [key.value]).fetchall()]
+    table, column, found = {
+        SearchKind.CUSTOMER_ID: ("memory.customer_search", "id", "id"),
+        SearchKind.SUBSCRIPTION_ID: ("subscriptions", "id", "customer_id"),
+        SearchKind.INVOICE_ID: ("invoices", "id", "customer_id"),
+        SearchKind.INVOICE_NUMBER: ("invoices", "number", "customer_id"),
+    }[key.kind]
+    # Exact first, through the index; only a miss pays for the case-insensitive scan.
+    for condition in (f"{column} = ?", f"lower({column}) = lower(?)"):
+        sql = f"SELECT DISTINCT {found} FROM {table} WHERE {condition} ORDER BY 1"  # noqa: S608 -- constants
+        rows = con.execute(sql, [key.value]).fetchall()
+        if rows:
+            return [row[0] for row in rows]
+    return []
 
 
 def _result_rows(found: list[tuple]) -> pd.DataFrame:
