@@ -9,12 +9,19 @@ import streamlit as st
 from console.staff.roles import PAGES_BY_KEY
 from console.ui import snapshot_cache
 from console.ui.frame import page_frame
-from console.ui.widgets import customer_table, from_url, keep_in_url, open_customer_if_chosen
+from console.ui.widgets import (
+    customer_table,
+    from_url,
+    keep_in_url,
+    open_customer_if_chosen,
+    restore_url_state,
+)
 from console.warehouse import customers
 
 frame = page_frame("customers")
 settings = frame.settings
 open_customer_if_chosen()
+restore_url_state("customers", ["q", "status", "currency", "dunning", "delinquent", "page"])
 
 PAGE_KEY = "customer_results_page"
 TYPED = "customer_search_typed"  # set when the agent submits the box (not when the address fills it)
@@ -60,6 +67,7 @@ if st.session_state.get("customer_last_query") != query:
 result = snapshot_cache.read(settings, customers.search_customers, *query, st.session_state.get(PAGE_KEY, 1))
 st.session_state[PAGE_KEY] = result.page
 keep_in_url(
+    "customers",
     q=text.strip(),
     status=status,
     currency=currency,

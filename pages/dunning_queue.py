@@ -12,12 +12,19 @@ from console.rules.work import FILTER_TEXT, FILTERS
 from console.ui import snapshot_cache
 from console.ui.frame import page_frame
 from console.ui.freshness import utc_now
-from console.ui.widgets import customer_table, from_url, keep_in_url, open_customer_if_chosen
+from console.ui.widgets import (
+    customer_table,
+    from_url,
+    keep_in_url,
+    open_customer_if_chosen,
+    restore_url_state,
+)
 from console.ui.work_state import render_work_state_form
 from console.warehouse import dunning_queue
 
 frame = page_frame("dunning_queue")
 open_customer_if_chosen()
+restore_url_state("dunning_queue", ["view", "work", "currency"])
 store = ops.store_for(frame.settings.ops_db)
 now = utc_now()
 
@@ -47,6 +54,7 @@ currency = currency_col.segmented_control(
 )
 view, work_filter, currency = view or "queue", work_filter or "all", currency or "all"
 keep_in_url(
+    "dunning_queue",
     view=None if view == "queue" else view,
     work=None if work_filter == "all" else work_filter,
     currency=None if currency == "all" else currency,
@@ -94,13 +102,14 @@ customer_table(
     "dunning_rows",
     column_order=dunning_queue.VISIBLE_COLUMNS,
     column_config={
-        "Customer": st.column_config.TextColumn(width=220),
-        "At risk": st.column_config.TextColumn(width=100),
-        "Days in dunning": st.column_config.NumberColumn("Days", width=60, help="Days in dunning"),
+        # 1440x900 with the sidebar leaves about 950 pixels: these widths fit it, no sideways scroll.
+        "Customer": st.column_config.TextColumn(width=170),
+        "At risk": st.column_config.TextColumn(width=90),
+        "Days in dunning": st.column_config.NumberColumn("Days", width=50, help="Days in dunning"),
         "Next retry": st.column_config.TextColumn(width=160),
-        "Last decline": st.column_config.TextColumn(width=150),
+        "Last decline": st.column_config.TextColumn(width=140),
         "Card expiry": st.column_config.TextColumn(width=150),
-        "Work state": st.column_config.TextColumn(width=200),
+        "Work state": st.column_config.TextColumn(width=150),
     },
 )
 

@@ -161,9 +161,12 @@ def payment_panel(con: duckdb.DuckDBPyConnection, customer_id: str, now: datetim
 
 
 def queue_card_expiry(card: Card, now: datetime, renewal: datetime | None) -> str:
-    """The dunning queue's card column: '03/27', '03/25 (expired)', or the dash."""
+    """The dunning queue's card column: '03/27', '03/25 (expired)', '12/26 (before renewal)', or the dash."""
     if card.expires_on is None:
         return EMPTY
     text = f"{int(card.exp_month):02d}/{int(card.exp_year) % 100:02d}"
     problem = card.problem(now, renewal)
-    return f"{text} ({problem})" if problem else text
+    return f"{text} ({_SHORT_PROBLEMS[problem]})" if problem else text
+
+
+_SHORT_PROBLEMS = {"expired": "expired", "expires before the renewal": "before renewal"}
