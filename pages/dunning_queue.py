@@ -80,6 +80,7 @@ if view == "history":
 if queue.empty:
     st.success("No invoice is in dunning: every open automatic invoice is either paid or not yet attempted.")
     st.stop()
+st.caption("Open invoices charged automatically with at least one failed payment attempt.")
 with st.expander("Totals per currency"):
     st.dataframe(summary, hide_index=True)
 if currency != "all":
