@@ -13,13 +13,14 @@ import random
 import time
 import unicodedata
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 
 from bench.measure import Timing, time_calls
 from bench.results import Result
-from console.warehouse import churn, customers, dunning_outcomes, dunning_queue, snapshots
+from console.warehouse import churn, customers, dunning_outcomes, dunning_queue, payment_methods, snapshots
 
 TARGETS_MS = {
     "search": 50,
@@ -124,7 +125,9 @@ def _unaccented(text: str) -> str:
 
 
 def _customer_page(cur: duckdb.DuckDBPyConnection, customer_id: str) -> None:
-    customers.customer_profile(cur, customer_id)
-    customers.customer_subscriptions(cur, customer_id)
-    customers.customer_invoices(cur, customer_id)
-    customers.customer_payment_attempts(cur, customer_id)
+    profile = customers.customer_profile(cur, customer_id)
+    livemode = profile.livemode if profile else None
+    customers.customer_subscriptions(cur, customer_id, datetime.now(UTC).replace(tzinfo=None))
+    customers.customer_invoices(cur, customer_id, livemode)
+    customers.customer_payment_attempts(cur, customer_id, livemode)
+    payment_methods.payment_panel(cur, customer_id, datetime.now(UTC).replace(tzinfo=None))

@@ -63,3 +63,13 @@ def format_money(amount_minor: int | float | Decimal | None, currency: str | Non
 def plotly_hover_format(currency: str) -> str:
     """A d3 format for amounts already converted with `to_major`, e.g. ',.2f' or ',.0f'."""
     return f",.{decimals(currency)}f"
+
+
+def input_step_and_format(currency: str) -> tuple[float, str]:
+    """`step` and `format` for an amount input in the currency's main unit.
+
+    For st.number_input: ¥ takes whole yen (1, "%.0f"), $ cents (0.01, "%.2f"), BHD fils
+    (0.001, "%.3f"), so an amount is typed as people write it.
+    """
+    places = decimals(currency)
+    return float(Decimal(1).scaleb(-places)), f"%.{places}f"

@@ -16,7 +16,9 @@ import pandas as pd
 
 # Cc: control characters (newline, escape, ...); Cf: format characters (bidi overrides, zero-width).
 _HIDDEN_CATEGORIES = frozenset({"Cc", "Cf"})
-UTC_FORMAT = "%Y-%m-%d %H:%M"
+UTC_FORMAT = "%Y-%m-%d %H:%M UTC"
+# What an empty table cell shows: a dash reads as "nothing here", a blank as "not loaded".
+EMPTY = "—"
 
 
 def printable(value: object) -> str:
@@ -32,7 +34,20 @@ def printable(value: object) -> str:
 
 
 def utc_text(value: datetime | pd.Timestamp | None) -> str:
-    """A warehouse time (naive UTC) as '2026-11-25 17:00'; '' when unknown. Labels say "UTC"."""
+    """A warehouse time (naive UTC) as '2026-11-25 17:00 UTC'; '' when unknown."""
     if value is None or pd.isna(value):
         return ""
     return pd.Timestamp(value).strftime(UTC_FORMAT)
+
+
+def or_empty(text: str | None) -> str:
+    """`text`, or the empty-cell dash when there is none."""
+    return text or EMPTY
+
+
+def plan_name(product: str | None, nickname: str | None, fallback: str) -> str:
+    """'Business monthly' from product 'Business' and nickname 'Business monthly' (no doubled words)."""
+    parts = [p for p in (product, nickname) if p]
+    if len(parts) == 2 and parts[1].lower().startswith(parts[0].lower()):
+        parts = [parts[1]]
+    return " ".join(parts) or fallback

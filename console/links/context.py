@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from console.display.money import format_money
+from console.display.text import plan_name
 from console.links import mail, portal
 from console.links.live_customer import LiveCustomer
 from console.warehouse import customers
@@ -129,14 +130,6 @@ def _money_label(amount: int | None, currency: str | None, interval: str | None,
         return money
     every = interval if not count or count == 1 else f"{count} {interval}s"
     return f"{money}/{every}"
-
-
-def plan_name(product: str | None, nickname: str | None, fallback: str) -> str:
-    """'Business monthly' from product 'Business' and nickname 'Business monthly' (no doubled words)."""
-    parts = [p for p in (product, nickname) if p]
-    if len(parts) == 2 and parts[1].lower().startswith(parts[0].lower()):
-        parts = [parts[1]]
-    return " ".join(parts) or fallback
 
 
 def _subscription_choice(row: tuple) -> SubscriptionChoice:

@@ -169,3 +169,20 @@ def browse(
 def agents(store: OpsStore) -> list[str]:
     with store.connect() as conn:
         return [row[0] for row in conn.execute("SELECT DISTINCT agent FROM audit_log ORDER BY agent")]
+
+
+def last_email(store: OpsStore, customer_id: str, since: datetime) -> tuple[datetime, str] | None:
+    """(when, agent) of the latest portal-link email made for the customer since `since`, or None.
+
+    Counts what reached the mail path (a link made, delivered by email): a second email
+    within a day is usually a mistake, and the agent is told before sending one.
+    """
+    if not store.exists():
+        return None
+    with store.connect() as conn:
+        row = conn.execute(
+            f"SELECT at, agent FROM audit_log WHERE customer_id = ? AND delivery = 'email' AND at >= ? "  # noqa: S608
+            f"AND outcome IN ({_LINK_MADE_MARKS}) ORDER BY at DESC, id DESC LIMIT 1",
+            (customer_id, time_text(since), *LINK_MADE_OUTCOMES),
+        ).fetchone()
+    return (parse_time(row["at"]), row["agent"]) if row else None

@@ -10,6 +10,7 @@ nearest minor unit with halves away from zero.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from fractions import Fraction
 
 # A month's share of one interval, applied to unit_amount * quantity / interval_count.
@@ -45,3 +46,30 @@ def subscription_mrr(items: Iterable[tuple[int | None, int | None, str | None, i
         recurring = True
         total += monthly_amount(unit_amount * (1 if quantity is None else quantity), interval, interval_count)
     return round_half_away(total) if recurring else None
+
+
+NEVER_PAID_STATUSES = ("incomplete", "incomplete_expired")
+
+
+def why_no_mrr(
+    at: datetime,
+    status: str,
+    start_date: datetime | None,
+    trial_end: datetime | None,
+    ended_at: datetime | None,
+) -> str | None:
+    """None when the subscription is paid-active at `at` (it counts toward MRR), else why not:
+    'incomplete', 'ended', 'trial' or 'not started' (docs/METRICS.md, "Paid-active").
+
+    Times are naive UTC, like the warehouse's.
+    """
+    if status in NEVER_PAID_STATUSES:
+        return "incomplete"
+    paid_start = trial_end if trial_end is not None else start_date
+    if ended_at is not None and (ended_at <= at or (paid_start is not None and ended_at <= paid_start)):
+        return "ended"
+    if paid_start is None:
+        return "not started"
+    if at < paid_start:
+        return "trial" if trial_end is not None else "not started"
+    return None

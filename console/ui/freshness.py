@@ -36,7 +36,7 @@ def age_text(age: timedelta) -> str:
 
 
 def describe(synced_at: datetime, now: datetime) -> str:
-    return f"Data synced {age_text(now - synced_at)} (UTC {utc_text(synced_at)})"
+    return f"Data synced {age_text(now - synced_at)} ({utc_text(synced_at)})"
 
 
 def is_stale(synced_at: datetime, now: datetime, warn_minutes: int) -> bool:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import streamlit as st
 
@@ -26,6 +27,7 @@ from console.staff.roles import StaffUser, can_create_links
 from console.ui.widgets import notice
 from settings import Settings
 
+REPEAT_EMAIL_WINDOW = timedelta(hours=24)
 HISTORY_COLUMNS = [
     "at",
     "agent",
@@ -126,6 +128,7 @@ def _render_form(
     else:
         st.caption("The email goes only to the address on the Stripe customer record:")
         st.text(context.email)
+    _warn_of_recent_email(settings, customer_id)
     left, right = st.columns(2)
     copy = left.button("Copy link", key=keys["copy"], disabled=not ready, icon=":material/content_copy:")
     send = right.button(
@@ -140,6 +143,20 @@ def _render_form(
             price_id=price.id if price else None,
         )
         _submit(settings, staff, request, keys)
+
+
+def _warn_of_recent_email(settings: Settings, customer_id: str) -> None:
+    """Before a second email within a day: when, and by whom, the first one went."""
+    now = datetime.now(UTC)
+    sent = audit.last_email(ops.store_for(settings.ops_db), customer_id, now - REPEAT_EMAIL_WINDOW)
+    if sent:
+        at, agent = sent
+        hours = max(1, round((now - at).total_seconds() / 3600))
+        notice(
+            "warning",
+            f"{agent} already emailed this customer a portal link at {at:%Y-%m-%d %H:%M} UTC "
+            f"(about {hours} hour(s) ago). Send another only if the customer asked for it.",
+        )
 
 
 def _choose_target(

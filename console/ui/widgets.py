@@ -4,7 +4,7 @@ the customer, and the one CSV download
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 
 import pandas as pd
@@ -84,3 +84,49 @@ def metric_csv_download(frame: pd.DataFrame, name: str, currency: str, first: st
     """A finance table's download, named after what it holds and the period."""
     file_name = f"{name.replace(' ', '-')}-{currency}-{first}-{last}.csv"
     csv_download(frame, f"Download {name} (CSV)", file_name)
+
+
+def from_url(
+    param: str, default: str | None = None, options: Sequence[str | None] | None = None
+) -> str | None:
+    """The page address's `param` (st.query_params), or `default` when absent or not one of `options`.
+
+    Widgets start from it, so that reload, Back and a shared link show the same results.
+    """
+    value = st.query_params.get(param, default)
+    if options is not None and value not in options:
+        return default
+    return value
+
+
+def keep_in_url(page_key: str, /, **params: object) -> None:
+    """Write the page's state into its address: None, '', False and 1 (a first page) are left out.
+
+    Also remembered for this browser session: see `restore_url_state`.
+    """
+    kept = {}
+    for name, value in params.items():
+        text = "true" if value is True else "" if value in (None, False) else str(value)
+        if name == "page" and text == "1":
+            text = ""
+        if text:
+            kept[name] = text
+        if not text:
+            st.query_params.pop(name, None)
+        elif st.query_params.get(name) != text:
+            st.query_params[name] = text
+    st.session_state[f"url_state_{page_key}"] = kept
+
+
+def restore_url_state(page_key: str, names: Sequence[str]) -> None:
+    """Before the page's widgets: drop other pages' parameters from the address and, when it holds
+    none of this page's, put back what the page last showed in this session.
+
+    Streamlit's Back keeps the address's query of the page it leaves (customers?id=cus_...),
+    so without this Back would land on an empty search.
+    """
+    for name in [n for n in st.query_params if n not in names]:
+        del st.query_params[name]
+    remembered = st.session_state.get(f"url_state_{page_key}")
+    if remembered and not any(name in st.query_params for name in names):
+        st.query_params.update(remembered)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
@@ -27,10 +27,11 @@ import duckdb
 import pandas as pd
 
 from console.display.money import format_money
-from console.display.text import printable, utc_text
+from console.display.text import EMPTY, or_empty, plan_name, printable, utc_text
 from console.rules.dunning import invoices_in_dunning
-from console.rules.mrr import subscription_mrr
+from console.rules.mrr import subscription_mrr, why_no_mrr
 from console.warehouse.dunning_queue import DUNNING_TABLE
+from console.warehouse.payment_methods import card_of
 
 PAGE_SIZE = 50
 HISTORY_LIMIT = 200  # invoices and payment attempts shown on the customer page
@@ -45,8 +46,11 @@ SUBSCRIPTION_STATUSES = (
     "canceled",
 )
 CUSTOMER_ID = re.compile(r"^cus_[A-Za-z0-9]+$")
-_SUBSCRIPTION_ID = re.compile(r"^sub_[A-Za-z0-9]+$")
-_INVOICE_ID = re.compile(r"^in_[A-Za-z0-9]+$")
+# The search box takes ids in any letter case (CUS_..., a caps-locked paste): Stripe's ids are
+# case-sensitive, so an exact match is tried first, then a case-insensitive one.
+_ANY_CASE_CUSTOMER_ID = re.compile(r"^cus_[A-Za-z0-9]+$", re.IGNORECASE)
+_SUBSCRIPTION_ID = re.compile(r"^sub_[A-Za-z0-9]+$", re.IGNORECASE)
+_INVOICE_ID = re.compile(r"^in_[A-Za-z0-9]+$", re.IGNORECASE)
 # Stripe invoice numbers: a 3-12 character upper-case prefix, a dash, a sequence of 4+ digits.
 _INVOICE_NUMBER = re.compile(r"^[A-Za-z0-9]{3,12}-[0-9]{4,}$")
 _SEPARATOR = "\x1f"  # between email and name in the search key; never in a folded query
@@ -104,7 +108,7 @@ def parse_search(text: str) -> SearchKey:
     cleaned = "".join(ch for ch in text if ch.isprintable()).strip()
     if not cleaned:
         return SearchKey(SearchKind.ALL, "")
-    if CUSTOMER_ID.match(cleaned):
+    if _ANY_CASE_CUSTOMER_ID.match(cleaned):
         return SearchKey(SearchKind.CUSTOMER_ID, cleaned)
     if _SUBSCRIPTION_ID.match(cleaned):
         return SearchKey(SearchKind.SUBSCRIPTION_ID, cleaned)
@@ -174,11 +178,10 @@ def search_customers(
             for row in con.execute(by_id, [customer_id]).fetchall()
         ]
         return SearchResult(key, _result_rows(found), len(found), 1, 1)
-    where, params = (
-        ([], [])
-        if key.kind is SearchKind.ALL
-        else (["contains(search_key, strip_accents(lower(?)))"], [key.value])
-    )
+    # Every word must appear, in any order: "Sato Hina" finds "Hina Sato".
+    words = [] if key.kind is SearchKind.ALL else key.value.split()
+    where = ["contains(search_key, strip_accents(lower(?)))" for _ in words]
+    params: list[object] = list(words)
     if subscription_status:
         where.append("subscription_mask & ? != 0")
         params.append(_STATUS_BIT[subscription_status])
@@ -217,16 +220,19 @@ _SHOWN = "id, email, name, created, currency, subscription_mask, delinquent, in_
 
 def _customers_with_key(con: duckdb.DuckDBPyConnection, key: SearchKey) -> list[str]:
     """The customer ids an exact key names, through the warehouse's indexes."""
-    match key.kind:
-        case SearchKind.CUSTOMER_ID:
-            return [key.value]
-        case SearchKind.SUBSCRIPTION_ID:
-            sql = "SELECT customer_id FROM subscriptions WHERE id = ?"
-        case SearchKind.INVOICE_ID:
-            sql = "SELECT customer_id FROM invoices WHERE id = ?"
-        case _:
-            sql = "SELECT DISTINCT customer_id FROM invoices WHERE number = ?"
-    return [row[0] for row in con.execute(sql, [key.value]).fetchall()]
+    table, column, found = {
+        SearchKind.CUSTOMER_ID: ("memory.customer_search", "id", "id"),
+        SearchKind.SUBSCRIPTION_ID: ("subscriptions", "id", "customer_id"),
+        SearchKind.INVOICE_ID: ("invoices", "id", "customer_id"),
+        SearchKind.INVOICE_NUMBER: ("invoices", "number", "customer_id"),
+    }[key.kind]
+    # Exact first, through the index; only a miss pays for the case-insensitive scan.
+    for condition in (f"{column} = ?", f"lower({column}) = lower(?)"):
+        sql = f"SELECT DISTINCT {found} FROM {table} WHERE {condition} ORDER BY 1"  # noqa: S608 -- constants
+        rows = con.execute(sql, [key.value]).fetchall()
+        if rows:
+            return [row[0] for row in rows]
+    return []
 
 
 def _result_rows(found: list[tuple]) -> pd.DataFrame:
@@ -271,25 +277,72 @@ class CustomerProfile:
     delinquent: bool
     deleted: bool
     livemode: bool | None
+    mode_source: str = "the customer record"  # where `livemode` was read: see `customer_profile`
 
     @property
     def dashboard_url(self) -> str:
-        return dashboard_url(self.id, self.livemode)
+        return dashboard_url("customers", self.id, self.livemode)
+
+    @property
+    def mode_text(self) -> str:
+        """'test', 'live', or 'unknown' (then links take the live dashboard)."""
+        return {True: "live", False: "test"}.get(self.livemode, "unknown")
+
+    def with_key_mode(self, api_key: str | None) -> CustomerProfile:
+        """The mode of the console's Stripe key, when nothing in the warehouse told it."""
+        if self.livemode is not None:
+            return self
+        return replace(self, livemode=livemode_of_key(api_key), mode_source="the console's Stripe key")
 
 
-def dashboard_url(customer_id: str, livemode: bool | None) -> str:
-    """The customer in Stripe's dashboard: test-mode customers live under /test/."""
+def dashboard_url(path: str, object_id: str, livemode: bool | None) -> str:
+    """An object in Stripe's dashboard ('customers', 'invoices', 'payments'): test mode lives under /test/."""
     mode = "test/" if livemode is False else ""
-    return f"https://dashboard.stripe.com/{mode}customers/{customer_id}"
+    return f"https://dashboard.stripe.com/{mode}{path}/{object_id}"
+
+
+def livemode_of_key(api_key: str | None) -> bool | None:
+    """True for a live key (sk_live_, rk_live_), False for a test key, None otherwise."""
+    if not api_key:
+        return None
+    if api_key.startswith(("sk_test_", "rk_test_")):
+        return False
+    if api_key.startswith(("sk_live_", "rk_live_")):
+        return True
+    return None
+
+
+# Stripe's hosted invoice pages carry the mode in their token: .../i/acct_.../test_YWNj... or live_...
+_URL_MODE_SQL = """
+    SELECT CASE WHEN bool_or(contains(hosted_invoice_url, '/live_')) THEN true
+                WHEN bool_or(contains(hosted_invoice_url, '/test_')) THEN false END
+    FROM invoices WHERE customer_id = ?
+"""
 
 
 def customer_profile(con: duckdb.DuckDBPyConnection, customer_id: str) -> CustomerProfile | None:
+    """The customer's record; its mode, when the record has none (the stub the sync writes for a
+    deleted customer), is read from their invoices' hosted pages, else from the account's other
+    customers when they all agree (one warehouse is one Stripe account and key)."""
     row = con.execute(
         "SELECT id, email, name, description, created, currency, delinquent, deleted, livemode "
         "FROM customers WHERE id = ?",
         [customer_id],
     ).fetchone()
-    return CustomerProfile(*row) if row else None
+    if row is None:
+        return None
+    profile = CustomerProfile(*row)
+    if profile.livemode is not None:
+        return profile
+    from_invoices = con.execute(_URL_MODE_SQL, [customer_id]).fetchone()[0]
+    if from_invoices is not None:
+        return replace(profile, livemode=from_invoices, mode_source="the customer's invoices")
+    modes = con.execute(
+        "SELECT DISTINCT livemode FROM customers WHERE livemode IS NOT NULL LIMIT 2"
+    ).fetchall()
+    if len(modes) == 1:
+        return replace(profile, livemode=modes[0][0], mode_source="the account's other customers")
+    return profile
 
 
 SUBSCRIPTION_COLUMNS = [
@@ -297,21 +350,26 @@ SUBSCRIPTION_COLUMNS = [
     "Status",
     "Plan",
     "MRR",
-    "Current period end (UTC)",
-    "Trial end (UTC)",
-    "Cancel at period end",
-    "Canceled (UTC)",
-    "Ended (UTC)",
-    "Created (UTC)",
+    "Current period ends",
+    "Trial ends",
+    "Cancels at period end",
+    "Canceled",
+    "Ended",
+    "Created",
 ]
 
 
-def customer_subscriptions(con: duckdb.DuckDBPyConnection, customer_id: str) -> pd.DataFrame:
-    """The customer's subscriptions, newest first, with MRR as docs/METRICS.md defines it."""
+def customer_subscriptions(con: duckdb.DuckDBPyConnection, customer_id: str, now: datetime) -> pd.DataFrame:
+    """The customer's subscriptions, newest first, with MRR as docs/METRICS.md defines it.
+
+    MRR shows only for a subscription paid-active at `now` (one that counts toward MRR);
+    the others show the dash and why: '— (trial)', '— (ended)'.
+    """
     rows = con.execute(
         """
         WITH subs AS MATERIALIZED (
-            SELECT id, status, currency, trial_end, cancel_at_period_end, canceled_at, ended_at, created
+            SELECT id, status, currency, start_date, trial_end, cancel_at_period_end, canceled_at,
+                   ended_at, created
             FROM subscriptions WHERE customer_id = ?
         ),
         items AS MATERIALIZED (
@@ -319,52 +377,57 @@ def customer_subscriptions(con: duckdb.DuckDBPyConnection, customer_id: str) -> 
             FROM subscription_items WHERE subscription_id IN (SELECT id FROM subs)
         )
         SELECT s.id, s.status,
-               string_agg(coalesce(pr.name, p.nickname, i.price_id), ', ' ORDER BY i.id) AS plan,
+               list((pr.name, p.nickname, i.price_id) ORDER BY i.id) FILTER (WHERE i.id IS NOT NULL) AS plans,
                list((p.unit_amount, i.quantity, p.recurring_interval, p.recurring_interval_count)
                     ORDER BY i.id) AS items,
                coalesce(s.currency, any_value(p.currency)) AS currency,
-               max(i.current_period_end) AS current_period_end,
+               max(i.current_period_end) AS current_period_end, s.start_date,
                s.trial_end, s.cancel_at_period_end, s.canceled_at, s.ended_at, s.created
         FROM subs s
         LEFT JOIN items i ON i.subscription_id = s.id
         LEFT JOIN prices p ON p.id = i.price_id
         LEFT JOIN products pr ON pr.id = p.product_id
-        GROUP BY s.id, s.status, s.currency, s.trial_end, s.cancel_at_period_end, s.canceled_at,
-                 s.ended_at, s.created
+        GROUP BY s.id, s.status, s.currency, s.start_date, s.trial_end, s.cancel_at_period_end,
+                 s.canceled_at, s.ended_at, s.created
         ORDER BY s.created DESC, s.id
         """,
         [customer_id],
     ).fetchall()
-    return pd.DataFrame(
-        [
+    shown = []
+    for (
+        sid,
+        status,
+        plans,
+        items,
+        cur,
+        period_end,
+        start_date,
+        trial_end,
+        at_period_end,
+        canceled,
+        ended,
+        created,
+    ) in rows:
+        plan = ", ".join(
+            plan_name(product, nickname, price_id) for product, nickname, price_id in plans or []
+        )
+        reason = why_no_mrr(now, status, start_date, trial_end, ended)
+        mrr = format_money(subscription_mrr(tuple(item) for item in items), cur)
+        shown.append(
             (
                 sid,
                 status,
-                printable(plan),
-                format_money(subscription_mrr(tuple(item) for item in items), cur),
-                utc_text(period_end),
-                utc_text(trial_end),
+                or_empty(printable(plan)),
+                f"{EMPTY} ({reason})" if reason else or_empty(mrr),
+                or_empty(utc_text(period_end)),
+                or_empty(utc_text(trial_end)),
                 bool(at_period_end),
-                utc_text(canceled),
-                utc_text(ended),
-                utc_text(created),
+                or_empty(utc_text(canceled)),
+                or_empty(utc_text(ended)),
+                or_empty(utc_text(created)),
             )
-            for (
-                sid,
-                status,
-                plan,
-                items,
-                cur,
-                period_end,
-                trial_end,
-                at_period_end,
-                canceled,
-                ended,
-                created,
-            ) in rows
-        ],
-        columns=SUBSCRIPTION_COLUMNS,
-    )
+        )
+    return pd.DataFrame(shown, columns=SUBSCRIPTION_COLUMNS)
 
 
 INVOICE_COLUMNS = [
@@ -374,16 +437,21 @@ INVOICE_COLUMNS = [
     "Amount due",
     "Remaining",
     "Attempts",
-    "Next retry (UTC)",
-    "Created (UTC)",
+    "Next retry",
+    "Created",
     "Hosted invoice",
+    "Stripe dashboard",
 ]
 
 
 def customer_invoices(
-    con: duckdb.DuckDBPyConnection, customer_id: str, limit: int = HISTORY_LIMIT
+    con: duckdb.DuckDBPyConnection,
+    customer_id: str,
+    livemode: bool | None = None,
+    limit: int = HISTORY_LIMIT,
 ) -> pd.DataFrame:
-    """The customer's latest invoices, newest first."""
+    """The customer's latest invoices, newest first, each with its page in the Stripe dashboard
+    of the customer's mode (`livemode`, from `customer_profile`)."""
     rows = con.execute(
         """
         WITH mine AS MATERIALIZED (
@@ -398,15 +466,16 @@ def customer_invoices(
     return pd.DataFrame(
         [
             (
-                printable(number),
+                or_empty(printable(number)),
                 iid,
                 status,
                 format_money(due, cur),
                 format_money(remaining, cur),
                 int(attempts or 0),
-                utc_text(next_attempt) if status == "open" else "",
-                utc_text(created),
+                or_empty(utc_text(next_attempt) if status == "open" else ""),
+                or_empty(utc_text(created)),
                 safe_link(url),
+                dashboard_url("invoices", iid, livemode),
             )
             for iid, number, status, cur, due, remaining, attempts, next_attempt, created, url in rows
         ],
@@ -415,33 +484,42 @@ def customer_invoices(
 
 
 ATTEMPT_COLUMNS = [
-    "When (UTC)",
+    "When",
     "Invoice",
     "Status",
     "Amount",
+    "Card",
     "Failure code",
     "Decline code",
     "Outcome",
     "Message",
     "Charge id",
+    "Stripe dashboard",
 ]
 
 
 def customer_payment_attempts(
-    con: duckdb.DuckDBPyConnection, customer_id: str, limit: int = HISTORY_LIMIT
+    con: duckdb.DuckDBPyConnection,
+    customer_id: str,
+    livemode: bool | None = None,
+    limit: int = HISTORY_LIMIT,
 ) -> pd.DataFrame:
-    """The payment-attempt timeline of the customer's invoices, newest first."""
+    """The payment-attempt timeline of the customer's invoices, newest first, with the card each
+    attempt used (as it was then) and the charge's page in the Stripe dashboard."""
     rows = con.execute(
         """
         WITH mine AS MATERIALIZED (SELECT id, number FROM invoices WHERE customer_id = ?),
         attempts AS MATERIALIZED (
             SELECT created, invoice_id, status, amount, currency, failure_code, decline_code, outcome_type,
-                   failure_message, id
+                   failure_message, id, payment_method_id, card_brand, card_last4, card_exp_month,
+                   card_exp_year
             FROM payment_attempts WHERE invoice_id IN (SELECT id FROM mine)
         )
         SELECT a.created, coalesce(m.number, a.invoice_id), a.status, a.amount, a.currency,
-               a.failure_code, a.decline_code, a.outcome_type, a.failure_message, a.id
+               a.failure_code, a.decline_code, a.outcome_type, a.failure_message, a.id,
+               pm.type, a.card_brand, a.card_last4, a.card_exp_month, a.card_exp_year, pm.wallet
         FROM attempts a LEFT JOIN mine m ON m.id = a.invoice_id
+        LEFT JOIN payment_methods pm ON pm.id = a.payment_method_id
         ORDER BY a.created DESC, a.id LIMIT ?
         """,
         [customer_id, limit],
@@ -449,20 +527,35 @@ def customer_payment_attempts(
     return pd.DataFrame(
         [
             (
-                utc_text(created),
+                or_empty(utc_text(created)),
                 printable(invoice),
                 status,
                 format_money(amount, cur),
-                printable(failure),
-                printable(decline),
-                printable(outcome),
-                printable(message),
+                card_of(card).label,
+                or_empty(printable(failure)),
+                or_empty(printable(decline)),
+                or_empty(printable(outcome)),
+                or_empty(printable(text)),
                 charge,
+                dashboard_url("payments", charge, livemode),
             )
-            for created, invoice, status, amount, cur, failure, decline, outcome, message, charge in rows
+            for created, invoice, status, amount, cur, failure, decline, outcome, text, charge, *card in rows
         ],
         columns=ATTEMPT_COLUMNS,
     )
+
+
+def dunning_invoices_of(con: duckdb.DuckDBPyConnection, customer_id: str) -> list[tuple[str, str]]:
+    """(invoice id, 'ABCD-0002 (in_...): $50.00 at risk') of the customer's invoices in dunning now."""
+    rows = con.execute(
+        f"SELECT id, number, amount_remaining, currency FROM {DUNNING_TABLE} WHERE customer_id = ? "  # noqa: S608
+        "ORDER BY created DESC, id",
+        [customer_id],
+    ).fetchall()
+    return [
+        (iid, f"{printable(number) or 'no number'} ({iid}): {format_money(left, cur)} at risk")
+        for iid, number, left, cur in rows
+    ]
 
 
 # --- what a portal link depends on (console/links/context.py) ----------------------------

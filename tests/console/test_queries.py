@@ -80,8 +80,14 @@ def test_last_success_ignores_failed_runs(cur):
 
 
 def test_dashboard_links():
-    assert customers.dashboard_url("cus_1", True) == "https://dashboard.stripe.com/customers/cus_1"
-    assert customers.dashboard_url("cus_1", False) == "https://dashboard.stripe.com/test/customers/cus_1"
+    url = customers.dashboard_url
+    assert url("customers", "cus_1", True) == "https://dashboard.stripe.com/customers/cus_1"
+    assert url("customers", "cus_1", False) == "https://dashboard.stripe.com/test/customers/cus_1"
+    assert url("invoices", "in_1", False) == "https://dashboard.stripe.com/test/invoices/in_1"
+    assert url("payments", "ch_1", True) == "https://dashboard.stripe.com/payments/ch_1"
+    assert customers.livemode_of_key("rk_test_abc") is False
+    assert customers.livemode_of_key("sk_live_abc") is True
+    assert customers.livemode_of_key(None) is None
 
 
 def test_only_https_and_loopback_links_are_links():
@@ -105,6 +111,6 @@ def test_age_text(age, text):
 def test_freshness_sentence_and_threshold():
     now = datetime(2026, 11, 25, 17, 12)
     synced = datetime(2026, 11, 25, 17, 0)
-    assert freshness.describe(synced, now) == "Data synced 12 minutes ago (UTC 2026-11-25 17:00)"
+    assert freshness.describe(synced, now) == "Data synced 12 minutes ago (2026-11-25 17:00 UTC)"
     assert not freshness.is_stale(synced, now, warn_minutes=12)
     assert freshness.is_stale(synced, now, warn_minutes=11)

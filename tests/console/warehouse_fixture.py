@@ -3,11 +3,17 @@
 Three currencies (usd, eur, jpy: ¥ has no decimals), live and test-mode customers, a
 deleted customer, names holding HTML/Markdown and an SQL fragment, accents ("José"),
 invoices in dunning with failed attempts (and an open invoice without any, which is
-not in dunning), and one succeeded plus one failed sync run.
+not in dunning), payment methods (an expired card, one that expires before its
+subscription renews, a wallet, SEPA debit), and one succeeded plus one failed sync run.
+
+The deleted customer is the stub the sync writes for a customer Stripe no longer lists:
+no mode on the record, a test-mode hosted invoice page.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -34,6 +40,12 @@ JOSE_OPEN_INVOICE = "in_JoseOpen1"
 JOSE_OPEN_NUMBER = "ABCD1234-0002"
 BIGRISK_OPEN_INVOICE = "in_BigOpen1"
 QUIET_OPEN_INVOICE = "in_QuietOpen1"
+TEST_MODE_CUSTOMERS = (ZOE, DELETED)
+# José's subscription renews in 60 days and charges its own default card, which expires
+# at the end of the month 15 days from now: before the renewal, after today.
+JOSE_RENEWAL_DAYS = 60
+JOSE_CARD = "pm_JoseVisa"
+JOSE_OLD_CARD = "pm_JoseOld"  # the customer's own default: expired
 
 
 def utc_now() -> datetime:
@@ -56,11 +68,28 @@ def build_warehouse(path: Path, *, synced_minutes_ago: int = 5) -> Path:
         _catalog(con, now)
         _subscriptions(con, now)
         _invoices(con, now, day)
+        _payment_methods(con, now)
         _sync_runs(con, now, synced_minutes_ago)
         con.execute("CHECKPOINT")
     finally:
         con.close()
     return path
+
+
+def publish_change(path: Path, *statements: str | tuple[str, list]) -> None:
+    """Change the warehouse the way a sync run does: on a copy, renamed over the live file
+    (the console notices a new snapshot; its open one is left alone)."""
+    staging = path.with_name(path.name + ".next")
+    shutil.copyfile(path, staging)
+    con = duckdb.connect(str(staging))
+    try:
+        for statement in statements:
+            sql, params = (statement, []) if isinstance(statement, str) else statement
+            con.execute(sql, params)
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+    os.replace(staging, path)
 
 
 def _customers(con: duckdb.DuckDBPyConnection, now: datetime) -> None:
@@ -88,7 +117,7 @@ def _customers(con: duckdb.DuckDBPyConnection, now: datetime) -> None:
             False,
             True,
         ),
-        (DELETED, "gone@example.com", "Deleted Person", now - timedelta(days=500), "usd", False, True, True),
+        (DELETED, "gone@example.com", "Deleted Person", now - timedelta(days=500), "usd", False, True, None),
         (HTML, "html@example.com", HTML_NAME, now - timedelta(days=50), "usd", False, False, True),
         (SQL, "sql@example.com", SQL_NAME, now - timedelta(days=40), "usd", False, False, True),
         (QUIET, "quiet@example.com", "Quiet Invoice", now - timedelta(days=30), "usd", False, False, True),
@@ -216,7 +245,14 @@ def _subscriptions(con: duckdb.DuckDBPyConnection, now: datetime) -> None:
         con.execute(
             "INSERT INTO subscription_items (id, subscription_id, price_id, quantity, current_period_start, "
             "current_period_end, created) VALUES (?, ?, ?, 1, ?, ?, ?)",
-            ["si_" + sub_id[4:], sub_id, price, now - timedelta(days=10), now + timedelta(days=20), created],
+            [
+                "si_" + sub_id[4:],
+                sub_id,
+                price,
+                now - timedelta(days=10),
+                now + timedelta(days=JOSE_RENEWAL_DAYS if sub_id == JOSE_SUBSCRIPTION else 20),
+                created,
+            ],
         )
 
 
@@ -246,7 +282,9 @@ def _invoices(con: duckdb.DuckDBPyConnection, now: datetime, day: timedelta) -> 
                 created,
                 created,
                 created + timedelta(hours=1) if status == "paid" else None,
-                f"https://invoice.stripe.com/i/acct_test/{inv_id}",
+                # Stripe's hosted pages carry the mode in their token.
+                f"https://invoice.stripe.com/i/acct_1Fixture/"
+                f"{'test' if customer in TEST_MODE_CUSTOMERS else 'live'}_{inv_id}",
             ],
         )
 
@@ -347,6 +385,47 @@ def _invoices(con: duckdb.DuckDBPyConnection, now: datetime, day: timedelta) -> 
     invoice(
         QUIET_OPEN_INVOICE, "QUIE0001-0001", QUIET, None, "open", "usd", 99900, 0, 0, now - day, now + day
     )
+
+
+def card_expiring_before(renewal: datetime, now: datetime) -> tuple[int, int]:
+    """(month, year) of a card valid today whose month ends before `renewal`."""
+    assert renewal - now >= timedelta(days=45)
+    soon = now + timedelta(days=15)
+    return soon.month, soon.year
+
+
+def _payment_methods(con: duckdb.DuckDBPyConnection, now: datetime) -> None:
+    month, year = card_expiring_before(now + timedelta(days=JOSE_RENEWAL_DAYS), now)
+    rows = [
+        # id, customer, type, brand, last4, exp_month, exp_year, wallet
+        (JOSE_CARD, JOSE, "card", "visa", "4242", month, year, None),
+        (JOSE_OLD_CARD, JOSE, "card", "mastercard", "4444", 1, 2020, None),
+        ("pm_BigApple", BIGRISK, "card", "visa", "1881", 3, now.year + 9, "apple_pay"),
+        ("pm_ZoeSepa", ZOE, "sepa_debit", None, None, None, None, None),
+        ("pm_TanakaOld", TANAKA, "card", "jcb", "0505", 1, 2024, None),
+    ]
+    con.executemany(
+        "INSERT INTO payment_methods (id, customer_id, type, card_brand, card_last4, card_exp_month, "
+        "card_exp_year, wallet, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(*row, now - timedelta(days=100)) for row in rows],
+    )
+    for customer, method in ((JOSE, JOSE_OLD_CARD), (BIGRISK, "pm_BigApple"), (ZOE, "pm_ZoeSepa"),
+                             (TANAKA, "pm_TanakaOld")):  # fmt: skip
+        con.execute("UPDATE customers SET default_payment_method_id = ? WHERE id = ?", [method, customer])
+    con.execute(
+        "UPDATE subscriptions SET default_payment_method_id = ? WHERE id = ?", [JOSE_CARD, JOSE_SUBSCRIPTION]
+    )
+    # The card each failed attempt used, as it was then.
+    used = {"ch_JoseFail1": JOSE_CARD, "ch_JoseFail2": JOSE_CARD, "ch_BigFail1": "pm_BigApple",
+            "ch_TanakaFail1": "pm_TanakaOld"}  # fmt: skip
+    for charge, method in used.items():
+        con.execute(
+            "UPDATE payment_attempts a SET payment_method_id = pm.id, card_brand = pm.card_brand, "
+            "card_last4 = pm.card_last4, card_exp_month = pm.card_exp_month, "
+            "card_exp_year = pm.card_exp_year "
+            "FROM payment_methods pm WHERE pm.id = ? AND a.id = ?",
+            [method, charge],
+        )
 
 
 def _sync_runs(con: duckdb.DuckDBPyConnection, now: datetime, synced_minutes_ago: int) -> None:

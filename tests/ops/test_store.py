@@ -76,11 +76,12 @@ def test_a_new_store_records_its_version_and_rows_read_by_name_or_position():
         row = conn.execute("SELECT id, agent FROM audit_log WHERE agent = ?", ("sam",)).fetchone()
         versions = conn.execute("SELECT version, name FROM schema_version").fetchall()
     assert (row[1], row["agent"], dict(row)["agent"]) == ("sam", "sam", "sam")
-    assert [tuple(v) for v in versions] == [(1, "initial")]
+    assert [tuple(v) for v in versions] == [(m.version, m.name) for m in migrations(store.dialect)]
 
 
-def test_a_store_made_by_the_old_schema_file_is_taken_as_version_1(tmp_path: Path):
-    """Stores made before numbered migrations: the tables of schema.sql (migration 1), no version."""
+def test_a_store_made_by_the_old_schema_file_is_taken_as_version_1_and_upgraded(tmp_path: Path):
+    """Stores made before numbered migrations: the tables of schema.sql (migration 1), no version.
+    They are taken as version 1 and get the later migrations (the work queue's tables)."""
     path = tmp_path / "ops.sqlite3"
     legacy = sqlite3.connect(path)
     legacy.executescript((MIGRATIONS / "0001_initial.sqlite.sql").read_text())
@@ -91,10 +92,12 @@ def test_a_store_made_by_the_old_schema_file_is_taken_as_version_1(tmp_path: Pat
     legacy.commit()
     legacy.close()
     store = OpsStore(path)
-    assert store.schema_version() == 1
+    assert store.schema_version() == len(migrations("sqlite")) > 1
     assert audit.browse(store)["agent"].tolist() == ["sam"]  # kept
     with store.connect() as conn:
-        assert conn.execute("SELECT count(*) FROM schema_version").fetchone()[0] == 1
+        recorded = [row[0] for row in conn.execute("SELECT version FROM schema_version ORDER BY version")]
+        assert recorded == list(range(1, len(migrations("sqlite")) + 1))
+        assert conn.execute("SELECT count(*) FROM work_items").fetchone()[0] == 0  # migration 2 ran
 
 
 def test_a_store_newer_than_the_console_is_refused(tmp_path: Path):
