@@ -29,6 +29,7 @@ from pathlib import Path
 import duckdb
 
 from sandbox.people import DOMAINS, FIRST, LAST, TRICKY_NAMES
+from warehouse_views import derived
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "data" / "bench"
@@ -96,7 +97,10 @@ def cached_warehouse(customers: int, seed: int = 1, cache: Path = CACHE) -> Path
     Cached under data/bench/, keyed by size, seed, generator version and the schema's
     digest (a schema change by the sync rebuilds it).
     """
-    path = cache / f"warehouse-{customers}-s{seed}-g{GENERATOR_VERSION}-{schema_digest()}.duckdb"
+    path = (
+        cache
+        / f"warehouse-{customers}-s{seed}-g{GENERATOR_VERSION}-{schema_digest()}-{derived.DIGEST[:6]}.duckdb"
+    )
     if not path.exists():
         cache.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(path.name + ".building")
@@ -134,6 +138,11 @@ def build_warehouse(path: Path, customers: int, seed: int = 1, now: datetime | N
         _sync_history(con)
         for statement in keys_and_indexes:
             con.execute(statement)
+        # As the sync publishes it: with the console's derived tables built once.
+        derived.build(con, "main")
+        con.execute(
+            "INSERT OR REPLACE INTO sync_state VALUES (?, ?, ?)", [derived.STATE_NAME, derived.DIGEST, now]
+        )
         con.execute("CHECKPOINT")
         return {
             table: con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
