@@ -47,9 +47,10 @@ BATCH_ROWS = 5000
 # DuckDB keeps the primary-key (ART) indexes of the rows a run touches in memory.
 # Index memory of uncheckpointed rows cannot be evicted, so the writer checkpoints
 # every CHECKPOINT_ROWS rows: a backfill into a fresh file then fits in 256 MB
-# however large the account. An incremental run upserts into a copy of the full
-# warehouse and loads the indexes it updates: 256 MB ran out on a 1.6M-object
-# warehouse, hence its 1 GB ceiling (README, Operations: Size).
+# however large the account. Incremental runs used to need 1 GB: they rebuilt every
+# payment attempt in one transaction (all of its index uncheckpointed); they now
+# rewrite only the attempts of what changed (Writer.finish), and DuckDB 2 loads
+# index nodes as it touches them, so the same 256 MB holds (README, Operations: Size).
 CHECKPOINT_ROWS = 100_000
 MEMORY_LIMIT = {"fresh": "256MB", "copy": "1GB"}
 # sync_state names: this file's identity, and the identity of the file it was built from
@@ -237,6 +238,10 @@ class Snapshot:
             self.con.execute(SCHEMA.read_text())
             if data:
                 self._new_identity()
+            # The derived tables this file holds are its data's (the standby's are caught up
+            # too) and were built by this code: a run may then refresh them instead.
+            found = self.con.execute("SELECT value FROM sync_state WHERE name = ?", [derived.STATE_NAME])
+            self.derived_current = found.fetchone() == (derived.DIGEST,)
             self.arrow_schemas = self._arrow_schemas()
         except BaseException as exc:
             self.discard()  # a disk that filled up during the copy must not keep a partial file
@@ -302,7 +307,11 @@ class Snapshot:
             for table in WHOLE:
                 self.con.execute(f"DELETE FROM main.{table}")  # noqa: S608 -- our table names
                 self.con.execute(f"INSERT INTO main.{table} SELECT * FROM live.{table}")  # noqa: S608
-            # The derived tables are rebuilt before publication (Writer.finish, or publish).
+            # The invoices in dunning are few: copied whole. The search table is rebuilt
+            # before publication (Writer.finish, or publish).
+            self.con.execute(
+                f"CREATE OR REPLACE TABLE main.{derived.DUNNING_TABLE} AS FROM live.{derived.DUNNING_TABLE}"
+            )
             return True
         finally:
             self.con.execute("DETACH live")
@@ -586,6 +595,8 @@ class Writer:
         it changed, so that its cost follows the changes, not the warehouse."""
         self.flush()
         fresh = self.snapshot.fresh
+        if fresh:
+            cluster_invoices(self.con)
         self.con.execute("BEGIN")
         # The charges whose attempt may have changed: those written, and those an invoice or
         # invoice payment written by this run links to (by payment intent, charge or invoice).
@@ -602,12 +613,23 @@ class Writer:
         """  # noqa: S608 -- constant SQL
         if fresh:
             self.con.execute("DELETE FROM payment_attempts")
-            only = "TRUE"
+            only = intents = linked = "TRUE"
         else:
             self.con.execute(f"CREATE TEMP TABLE affected_charges AS {affected}")
             self._changed("payment_attempts", "SELECT id FROM affected_charges")
+            # Their invoices before and after: whether those are in dunning may have changed.
+            self.con.execute(
+                "CREATE TEMP TABLE attempt_invoices AS "
+                "SELECT invoice_id AS id FROM payment_attempts WHERE id IN (SELECT id FROM affected_charges)"
+            )
             self.con.execute("DELETE FROM payment_attempts WHERE id IN (SELECT id FROM affected_charges)")
+            # Group only the links of those charges, not every invoice and invoice payment.
             only = "c.id IN (SELECT id FROM affected_charges)"
+            intents = (
+                "payment_intent_id IN "
+                "(SELECT payment_intent_id FROM charges WHERE id IN (SELECT id FROM affected_charges))"
+            )
+            linked = "charge_id IN (SELECT id FROM affected_charges)"
         # A charge is an attempt on the invoice whose payment (invoice_payments, current
         # API) names its payment intent or the charge itself; older shapes name the link
         # on the invoice (payment_intent, charge) or on the charge (invoice).
@@ -618,12 +640,12 @@ class Writer:
                 SELECT payment_intent_id, any_value(invoice_id) AS invoice_id FROM (
                     SELECT payment_intent_id, invoice_id FROM invoice_payments
                     UNION ALL SELECT payment_intent_id, id FROM invoices
-                ) WHERE payment_intent_id IS NOT NULL GROUP BY ALL
+                ) WHERE payment_intent_id IS NOT NULL AND {intents} GROUP BY ALL
             ), by_charge AS (
                 SELECT charge_id, any_value(invoice_id) AS invoice_id FROM (
                     SELECT charge_id, invoice_id FROM invoice_payments
                     UNION ALL SELECT charge_id, id FROM invoices
-                ) WHERE charge_id IS NOT NULL GROUP BY ALL
+                ) WHERE charge_id IS NOT NULL AND {linked} GROUP BY ALL
             )
             SELECT c.* EXCLUDE (invoice_id),
                    coalesce(i.invoice_id, ch.invoice_id, c.invoice_id) AS invoice_id
@@ -631,9 +653,14 @@ class Writer:
             LEFT JOIN by_intent i ON i.payment_intent_id = c.payment_intent_id
             LEFT JOIN by_charge ch ON ch.charge_id = c.id
             WHERE coalesce(i.invoice_id, ch.invoice_id, c.invoice_id) IS NOT NULL AND {only}
+            ORDER BY c.customer_id, c.created -- clustered: a customer's attempts share a few blocks
             """  # noqa: S608 -- constant SQL
         )
         if not fresh:
+            self.con.execute(
+                "INSERT INTO attempt_invoices SELECT invoice_id FROM payment_attempts "
+                "WHERE id IN (SELECT id FROM affected_charges)"
+            )
             self.con.execute("DROP TABLE affected_charges")
         # Stripe stops listing a deleted customer but keeps their subscriptions and
         # invoices: a customer they name that no list returned is a deleted one. Their
@@ -656,7 +683,40 @@ class Writer:
         )
         self._changed("customers", "SELECT id FROM missing_customers")
         self.con.execute("DROP TABLE missing_customers")
-        derived.build(self.con, "main")
+        if fresh or not self.snapshot.derived_current:
+            derived.build(self.con, "main")
+        else:
+            touched = f"SELECT id FROM {invoices} UNION SELECT id FROM attempt_invoices"  # noqa: S608
+            derived.refresh(self.con, "main", touched)
+        if not fresh:
+            self.con.execute("DROP TABLE attempt_invoices")
         self.snapshot.set_state(derived.STATE_NAME, derived.DIGEST)
         self.snapshot.derived_built = True
         self.con.execute("COMMIT")
+
+
+def cluster_invoices(con: duckdb.DuckDBPyConnection) -> None:
+    """Store the invoices in customer order (a full backfill writes them in list order).
+
+    The customer page reads one customer's invoices through the customer_id index: in
+    creation order each of them sits in another storage block, which from a cold page cache
+    costs one disk read per invoice. Rows that later runs add are appended; the next full
+    backfill clusters them again. The rows go back CHECKPOINT_ROWS at a time with a
+    checkpoint after each, as in Writer.flush: index memory of uncheckpointed rows cannot
+    be evicted. (Separate statements: a delete and a re-insert of one key in a single
+    transaction trips DuckDB's primary-key check.)"""
+    con.execute(
+        "CREATE TEMP TABLE invoices_by_customer AS "
+        "SELECT row_number() OVER (ORDER BY customer_id, created, id) AS n, * FROM invoices"
+    )
+    total = con.execute("SELECT count(*) FROM invoices_by_customer").fetchone()[0]
+    con.execute("DELETE FROM invoices")
+    con.execute("CHECKPOINT")
+    for start in range(0, total, CHECKPOINT_ROWS):
+        con.execute(
+            "INSERT INTO invoices SELECT * EXCLUDE (n) FROM invoices_by_customer "
+            "WHERE n > ? AND n <= ? ORDER BY n",
+            [start, start + CHECKPOINT_ROWS],
+        )
+        con.execute("CHECKPOINT")
+    con.execute("DROP TABLE invoices_by_customer")

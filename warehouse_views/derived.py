@@ -80,6 +80,17 @@ def build(con: duckdb.DuckDBPyConnection, schema: str) -> None:
         con.execute(statement)
 
 
+def refresh(con: duckdb.DuckDBPyConnection, schema: str, invoice_ids: str) -> None:
+    """Bring the derived tables in `schema` up to date after the invoices `invoice_ids` (a
+    constant SQL query of invoice ids) or their payment attempts changed: the invoices in
+    dunning are re-derived for those invoices only (the full build reads every invoice),
+    the search table is rebuilt (its positions are the whole order of the customers)."""
+    con.execute(f"DELETE FROM {schema}.{DUNNING_TABLE} WHERE id IN ({invoice_ids})")  # noqa: S608
+    con.execute(f"INSERT INTO {schema}.{DUNNING_TABLE} {invoices_in_dunning(f'id IN ({invoice_ids})')}")
+    for statement in _statements(schema)[1:]:
+        con.execute(statement)
+
+
 def present(con: duckdb.DuckDBPyConnection, catalog: str) -> bool:
     """Whether the attached warehouse `catalog` holds derived tables built by this code."""
     try:
