@@ -47,10 +47,10 @@ BATCH_ROWS = 5000
 # DuckDB keeps the primary-key (ART) indexes of the rows a run touches in memory.
 # Index memory of uncheckpointed rows cannot be evicted, so the writer checkpoints
 # every CHECKPOINT_ROWS rows: a backfill into a fresh file then fits in 256 MB
-# however large the account. Incremental runs used to need 1 GB: they rebuilt every
-# payment attempt in one transaction (all of its index uncheckpointed); they now
-# rewrite only the attempts of what changed (Writer.finish), and DuckDB 2 loads
-# index nodes as it touches them, so the same 256 MB holds (README, Operations: Size).
+# however large the account. A run on an earlier state (a copy, or the standby) still
+# needs more: with 256 MB, Writer.finish ran out of memory on a 1M-customer warehouse
+# (10M invoices), although each of its statements alone fits in 256 MB; hence its 1 GB
+# ceiling (README, Operations: Size; issue #17's closing note).
 CHECKPOINT_ROWS = 100_000
 MEMORY_LIMIT = {"fresh": "256MB", "copy": "1GB"}
 # sync_state names: this file's identity, and the identity of the file it was built from
@@ -666,15 +666,23 @@ class Writer:
         # invoices: a customer they name that no list returned is a deleted one. Their
         # email is known from their latest invoice. (A run on an earlier state looks only
         # at the invoices and subscriptions it wrote.)
-        written = "TRUE" if fresh else f"id IN {invoices} OR id IN {changed.format('subscriptions')}"
+        invoices_written, subscriptions_written = (
+            ("TRUE", "TRUE") if fresh else (f"id IN {invoices}", f"id IN {changed.format('subscriptions')}")
+        )
+        # Narrowed before the anti-join, so that only the customers named are looked up:
+        # a hash table of every customer id would grow with the warehouse.
         self.con.execute(
             f"""
             CREATE TEMP TABLE missing_customers AS
-            SELECT customer_id AS id, arg_max(email, created) FILTER (WHERE email IS NOT NULL) AS email FROM (
-                SELECT id, customer_id, customer_email AS email, created FROM invoices
-                UNION ALL SELECT id, customer_id, NULL, created FROM subscriptions
-            ) WHERE customer_id IS NOT NULL AND ({written})
-              AND customer_id NOT IN (SELECT id FROM customers)
+            WITH named AS MATERIALIZED (
+                SELECT customer_id, customer_email AS email, created FROM invoices
+                WHERE customer_id IS NOT NULL AND {invoices_written}
+                UNION ALL SELECT customer_id, NULL, created FROM subscriptions
+                WHERE customer_id IS NOT NULL AND {subscriptions_written}
+            )
+            SELECT customer_id AS id, arg_max(email, created) FILTER (WHERE email IS NOT NULL) AS email
+            FROM named
+            WHERE customer_id NOT IN (SELECT id FROM customers WHERE id IN (SELECT customer_id FROM named))
             GROUP BY customer_id
             """  # noqa: S608 -- constant SQL
         )

@@ -109,23 +109,21 @@ def open_snapshot(path: Path) -> duckdb.DuckDBPyConnection:
                 con.execute(f"CREATE VIEW memory.main.{table} AS FROM {WAREHOUSE}.main.{table}")
         else:
             derived.build(con, "memory.main")
-        # The flock lasts as long as the connection or any cursor of it (each holds a duplicate).
-        _FLOCKS[id(con)] = holder[0]
-        weakref.finalize(con, _FLOCKS.pop, id(con), None)
+        # The flock lasts as long as the connection (its cursors keep it alive: `cursor`).
         weakref.finalize(con, os.close, holder[0])
         holder[0] = -1
     return con
-
-
-# The flock descriptor of each open snapshot connection (by id, while it lives).
-_FLOCKS: dict[int, int] = {}
 
 
 def cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     """A cursor of a snapshot connection, reading the warehouse's tables by their plain names."""
     cur = con.cursor()
     cur.execute(f"USE {WAREHOUSE}")
-    fd = _FLOCKS.get(id(con))
-    if fd is not None:  # a query still running when the cache drops the connection keeps the file held
-        weakref.finalize(cur, os.close, os.dup(fd))
+    # A finalizer keeps its arguments alive: the connection, and so its flock, outlives every
+    # cursor, e.g. a query still running when the cache drops the connection.
+    weakref.finalize(cur, _keep, con)
     return cur
+
+
+def _keep(con: duckdb.DuckDBPyConnection) -> None:
+    """Nothing: called when a cursor is gone, it only held `con` until then."""
