@@ -104,9 +104,12 @@ def open_snapshot(path: Path) -> duckdb.DuckDBPyConnection:
     ) as holder:
         con.execute(f"USE {WAREHOUSE}")
         if derived.present(con, WAREHOUSE):
-            # Opening the snapshot is then only the attach: no per-process work after a sync.
-            for table in (derived.DUNNING_TABLE, derived.SEARCH_TABLE):
-                con.execute(f"CREATE VIEW memory.main.{table} AS FROM {WAREHOUSE}.main.{table}")
+            # Built by the sync: the search table is copied into memory (0.2 s on a million
+            # customers, against 3 s to build it), where a substring scan is about twice as
+            # fast as on the compressed file; the few invoices in dunning are read in place.
+            search, dunning = derived.SEARCH_TABLE, derived.DUNNING_TABLE
+            con.execute(f"CREATE TABLE memory.main.{search} AS FROM {WAREHOUSE}.main.{search}")
+            con.execute(f"CREATE VIEW memory.main.{dunning} AS FROM {WAREHOUSE}.main.{dunning}")
         else:
             derived.build(con, "memory.main")
         # The flock lasts as long as the connection (its cursors keep it alive: `cursor`).
