@@ -138,7 +138,7 @@ def serve(
             process.wait()
 
 
-def apply_changes(served: ServedAccount, count: int, log: Path) -> str:
+def apply_changes(served: ServedAccount, count: int, log: Path, seed: int = 5) -> str:
     """`python -m sandbox change --url ... --count N`, as an operator would; its answer."""
     answer = subprocess.run(
         [
@@ -151,7 +151,7 @@ def apply_changes(served: ServedAccount, count: int, log: Path) -> str:
             "--count",
             str(count),
             "--seed",
-            "5",
+            str(seed),
         ],
         cwd=ROOT,
         capture_output=True,

@@ -4,6 +4,7 @@ process's wall time and peak memory."""
 from __future__ import annotations
 
 import math
+import os
 import subprocess
 import threading
 import time
@@ -30,8 +31,11 @@ def percentile(samples: list[float], share: float) -> float:
     return ordered[rank - 1]
 
 
-def time_calls(call: Callable[[int], object], runs: int, warmup: int = 2) -> Timing:
-    """Time `call(i)` for i in range(runs) after `warmup` untimed calls.
+def time_calls(
+    call: Callable[[int], object], runs: int, warmup: int = 2, before: Callable[[], object] = lambda: None
+) -> Timing:
+    """Time `call(i)` for i in range(runs) after `warmup` untimed calls; `before()`, untimed,
+    precedes each timed call (e.g. dropping a file from the page cache).
 
     The index lets a benchmark vary its input between runs (another customer each
     time), so that no cache answers for the code under test.
@@ -40,6 +44,7 @@ def time_calls(call: Callable[[int], object], runs: int, warmup: int = 2) -> Tim
         call(-1 - i)
     samples = []
     for i in range(runs):
+        before()
         started = time.perf_counter()
         call(i)
         samples.append((time.perf_counter() - started) * 1000)
@@ -112,3 +117,12 @@ def run_child(
             peak = memory.stop()
     seconds = time.monotonic() - started
     return ChildRun(process.returncode, seconds, peak, log.read_text(errors="replace"))
+
+
+def drop_from_page_cache(path: Path) -> None:
+    """Evict the file's pages from the OS page cache (this file only: other work is not slowed)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)

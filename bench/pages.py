@@ -212,7 +212,8 @@ def run(warehouse: Path, work: Path, runs: int = 5) -> Result:
             "(a full load: HTML, scripts, websocket, sign-in cookie check, queries, render); for the "
             "finance pages, until their first Plotly chart has drawn.",
             "Cold: the first load of each page after the console started, as after every published sync "
-            "(the customers page also opens the new snapshot and builds the search table). Warm: new tabs "
+            "(the customers page also opens the new snapshot: an attach and a copy of the sync's search "
+            "table into memory). Warm: new tabs "
             "later, served from the per-snapshot cache.",
             f"Peak memory (RSS) of the console process over the run: {server.peak_rss_bytes / 1e6:,.0f} MB.",
         ],

@@ -29,12 +29,13 @@ from pathlib import Path
 import duckdb
 
 from sandbox.people import DOMAINS, FIRST, LAST, TRICKY_NAMES
+from warehouse_views import derived
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "data" / "bench"
 SCHEMA = ROOT / "sync" / "schema.sql"
 # Bump when the generator changes, so that cached warehouses are rebuilt.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: invoices and payment attempts clustered by customer
 HISTORY_MONTHS = 44
 # Languages of customers billed in each currency (names come from sandbox.people).
 MARKET_LANGUAGES = {
@@ -96,7 +97,10 @@ def cached_warehouse(customers: int, seed: int = 1, cache: Path = CACHE) -> Path
     Cached under data/bench/, keyed by size, seed, generator version and the schema's
     digest (a schema change by the sync rebuilds it).
     """
-    path = cache / f"warehouse-{customers}-s{seed}-g{GENERATOR_VERSION}-{schema_digest()}.duckdb"
+    path = (
+        cache
+        / f"warehouse-{customers}-s{seed}-g{GENERATOR_VERSION}-{schema_digest()}-{derived.DIGEST[:6]}.duckdb"
+    )
     if not path.exists():
         cache.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(path.name + ".building")
@@ -134,6 +138,11 @@ def build_warehouse(path: Path, customers: int, seed: int = 1, now: datetime | N
         _sync_history(con)
         for statement in keys_and_indexes:
             con.execute(statement)
+        # As the sync publishes it: with the console's derived tables built once.
+        derived.build(con, "main")
+        con.execute(
+            "INSERT OR REPLACE INTO sync_state VALUES (?, ?, ?)", [derived.STATE_NAME, derived.DIGEST, now]
+        )
         con.execute("CHECKPOINT")
         return {
             table: con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
@@ -406,7 +415,7 @@ def _invoices(con: duckdb.DuckDBPyConnection) -> None:
                  AS marked_uncollectible_at,
                'https://invoice.stripe.com/i/acct_1BenchAccount00/test_' || inv_id AS hosted_invoice_url,
                email AS customer_email
-        FROM inv ORDER BY created
+        FROM inv ORDER BY customer_id, created -- clustered by customer, as the sync stores them
         """
     )
     # Retries 4 days apart; the last one succeeds when the invoice was paid.
@@ -432,7 +441,7 @@ def _invoices(con: duckdb.DuckDBPyConnection) -> None:
                     WHEN d < 0.75 THEN 'generic_decline' WHEN d < 0.9 THEN 'do_not_honor'
                     WHEN d < 0.95 THEN 'lost_card' ELSE 'card_velocity_exceeded' END AS decline_code,
                CASE WHEN failed THEN 'issuer_declined' ELSE 'authorized' END AS outcome_type
-        FROM attempts ORDER BY attempted_at
+        FROM attempts ORDER BY customer_id, attempted_at
         """
     )
     # Customers: delinquent while in dunning; a few who left were deleted in Stripe.

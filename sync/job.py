@@ -286,7 +286,7 @@ def _record_runs(db: Path, runs: list[dict[str, Any]]) -> bool:
     """Publish the records of runs that failed or were killed on the live state; False if it
     could not be written (no room left on the disk, say)."""
     try:
-        snapshot = Snapshot(db, fresh=False)
+        snapshot = Snapshot(db, fresh=False, data=False)
     except Exception as exc:
         log.error("could not record the failed run yet (%s); the next run will", one_line(exc))
         return False

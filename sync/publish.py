@@ -1,12 +1,21 @@
 """The DuckDB warehouse: snapshot publication, the run lock, batched upserts.
 
 DuckDB lets one process write a file or many read it, never both. So a run never
-writes the live file: it builds the next state in `<db>.next` (a copy of the live file,
-or a fresh one for a full backfill), checkpoints and closes it, then renames it over
-the live path. The rename is atomic: a reader that opened the live file before it
-keeps reading the previous state from the old inode, a reader that opens it after sees
-the whole run, and neither can block or break the sync. Cursors (sync_state) travel in
-the same file as the data, so the two can never disagree.
+writes the live file: it builds the next state in `<db>.next`, checkpoints and closes it,
+then renames it over the live path. The rename is atomic: a reader that opened the live
+file before it keeps reading the previous state from the old inode, a reader that opens
+it after sees the whole run, and neither can block or break the sync. Cursors
+(sync_state) travel in the same file as the data, so the two can never disagree.
+
+Where `.next` comes from, cheapest first:
+- the **standby** `<db>.standby`: the file the previous publication replaced (kept as a
+  hard link), one run behind the live file. When no reader still holds it, the run
+  renames it to `.next` and catches it up by copying in only the rows the live file's
+  run changed (listed in its `snapshot_changes`): a run costs what changed, not what
+  exists. Readers show that they hold a file with a shared flock on it
+  (console/warehouse/snapshots.py), other DuckDB processes with DuckDB's own lock;
+- a copy of the live file (no standby, held by a reader, or not the live file's parent);
+- a fresh file, for a full backfill.
 """
 
 from __future__ import annotations
@@ -14,9 +23,11 @@ from __future__ import annotations
 import ctypes
 import fcntl
 import json
+import logging
 import os
 import shutil
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -27,17 +38,25 @@ import duckdb
 import pyarrow as pa
 
 from sync.transform import EMBEDDED_PRICES, Rows
+from warehouse_views import derived
+
+log = logging.getLogger("sync")
 
 SCHEMA = Path(__file__).with_name("schema.sql")
 BATCH_ROWS = 5000
 # DuckDB keeps the primary-key (ART) indexes of the rows a run touches in memory.
 # Index memory of uncheckpointed rows cannot be evicted, so the writer checkpoints
 # every CHECKPOINT_ROWS rows: a backfill into a fresh file then fits in 256 MB
-# however large the account. An incremental run upserts into a copy of the full
-# warehouse and loads the indexes it updates: 256 MB ran out on a 1.6M-object
-# warehouse, hence its 1 GB ceiling (README, Operations: Size).
+# however large the account. A run on an earlier state (a copy, or the standby) still
+# needs more: with 256 MB, Writer.finish ran out of memory on a 1M-customer warehouse
+# (10M invoices), although each of its statements alone fits in 256 MB; hence its 1 GB
+# ceiling (README, Operations: Size; issue #17's closing note).
 CHECKPOINT_ROWS = 100_000
 MEMORY_LIMIT = {"fresh": "256MB", "copy": "1GB"}
+# sync_state names: this file's identity, and the identity of the file it was built from
+# (absent for a fresh one). A standby may be caught up only from the file built from it.
+SNAPSHOT_ID = "snapshot_id"
+BUILT_FROM = "built_from"
 # Tables written by the writer, in the order a batch is applied.
 TABLES = (
     "customers",
@@ -51,6 +70,9 @@ TABLES = (
     "charges",
     "payment_methods",
 )
+# Tables caught up row by row (by id) from the changes a run lists; the rest are copied whole.
+BY_ID = (*(t for t in TABLES if t != EMBEDDED_PRICES), "payment_attempts")
+WHOLE = ("sync_runs", "sync_state")
 _ARROW_TYPES = {
     "VARCHAR": pa.string(),
     "JSON": pa.string(),
@@ -185,30 +207,128 @@ class RunMarker:
 class Snapshot:
     """The next state of the warehouse, built beside the live file and published at once."""
 
-    def __init__(self, db: Path, *, fresh: bool) -> None:
+    def __init__(self, db: Path, *, fresh: bool, data: bool = True) -> None:
+        """`data=False`: a copy of the live file for run records only (a failed run's), which
+        must fit where little room is left: no standby and no new identity (this file's
+        rows are the live file's, so the standby is then refreshed by a copy)."""
         self.live = db
         self.path = _sibling(db, ".next")
+        self.standby = _sibling(db, ".standby")
+        self.fresh = fresh
+        self.source = "fresh" if fresh else "copy"  # or "standby": how `.next` was made
         self._remove_files()  # left by a killed run
         self.con: duckdb.DuckDBPyConnection | None = None
+        self._standby_lock: int | None = None
+        self.derived_built = False  # by Writer.finish
+        # DuckDB would otherwise cache up to 80% of RAM: a run's memory must not grow
+        # with the account. Blocks beyond the limit go to the file or a temp directory.
+        self._config = {"memory_limit": MEMORY_LIMIT["fresh" if fresh else "copy"]}
         try:
-            # Created 0600 before any data goes in; copyfile keeps the mode of a file it overwrites.
-            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-            if not fresh and db.exists():
-                shutil.copyfile(db, self.path)
+            if data and not fresh and db.exists() and self._from_standby():
+                self.source = "standby"
             else:
-                self.path.unlink()  # DuckDB refuses an empty file; it creates its own (umask 077)
-            # DuckDB would otherwise cache up to 80% of RAM: a run's memory must not grow
-            # with the account. Blocks beyond the limit go to the file or a temp directory.
-            limit = MEMORY_LIMIT["fresh" if fresh else "copy"]
-            self.con = duckdb.connect(str(self.path), config={"memory_limit": limit})
+                # Created 0600 before any data goes in; copyfile keeps the mode of a file it overwrites.
+                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+                if not fresh and db.exists():
+                    shutil.copyfile(db, self.path)
+                else:
+                    self.path.unlink()  # DuckDB refuses an empty file; it creates its own (umask 077)
+                self.con = duckdb.connect(str(self.path), config=self._config)
             self.path.chmod(0o600)
             self.con.execute(SCHEMA.read_text())
+            if data:
+                self._new_identity()
+            # The derived tables this file holds are its data's (the standby's are caught up
+            # too) and were built by this code: a run may then refresh them instead.
+            found = self.con.execute("SELECT value FROM sync_state WHERE name = ?", [derived.STATE_NAME])
+            self.derived_current = found.fetchone() == (derived.DIGEST,)
             self.arrow_schemas = self._arrow_schemas()
         except BaseException as exc:
             self.discard()  # a disk that filled up during the copy must not keep a partial file
             if not fresh and is_damage(exc):
                 raise DamagedWarehouse(db, exc) from exc
             raise
+
+    def _new_identity(self) -> None:
+        """This file gets its own id and remembers the one it was built from; its change list starts empty."""
+        found = self.con.execute("SELECT value FROM sync_state WHERE name = ?", [SNAPSHOT_ID]).fetchone()
+        self.con.execute("DELETE FROM snapshot_changes")
+        self.con.execute("DELETE FROM sync_state WHERE name = ?", [BUILT_FROM])
+        if found and not self.fresh:
+            self.set_state(BUILT_FROM, found[0])
+        self.set_state(SNAPSHOT_ID, uuid.uuid4().hex)
+
+    # --- the standby ----------------------------------------------------------------
+
+    def _from_standby(self) -> bool:
+        """Make `.next` from the standby caught up to the live file; False (nothing left
+        behind but the standby, untouched or removed) when it cannot be used."""
+        try:
+            fd = os.open(self.standby, os.O_RDWR)
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:  # a console process still reads it: copy the live file instead
+            os.close(fd)
+            return False
+        self._standby_lock = fd
+        try:
+            os.replace(self.standby, self.path)
+            # Refused (IOException) while another DuckDB process reads the file.
+            self.con = duckdb.connect(str(self.path), config=self._config)
+            started = time.perf_counter()
+            if self._catch_up():
+                log.info("next snapshot from the standby, caught up in %.2f s", time.perf_counter() - started)
+                return True
+        except (duckdb.Error, OSError) as exc:
+            log.info("standby not used (%s): copying the live file", " ".join(str(exc).split())[:200])
+        self._close_standby()
+        return False
+
+    def _catch_up(self) -> bool:
+        """Apply to `.next` (the standby) the rows the live file's run changed."""
+        quoted = str(self.live).replace("'", "''")
+        self.con.execute(f"ATTACH '{quoted}' AS live (READ_ONLY)")
+        try:
+            state = "SELECT value FROM {}.sync_state WHERE name = ?"
+            mine = self.con.execute(state.format("main"), [SNAPSHOT_ID]).fetchone()
+            wanted = self.con.execute(state.format("live"), [BUILT_FROM]).fetchone()
+            if mine is None or wanted is None or mine != wanted:
+                return False
+            # One statement at a time: a delete and a re-insert of one key in a single
+            # transaction trips DuckDB's primary-key check.
+            for table in BY_ID:
+                changed = f"(SELECT id FROM live.snapshot_changes WHERE table_name = '{table}')"  # noqa: S608
+                self.con.execute(f"DELETE FROM main.{table} WHERE id IN {changed}")  # noqa: S608
+                self.con.execute(
+                    f"INSERT INTO main.{table} SELECT * FROM live.{table} WHERE id IN {changed}"  # noqa: S608
+                )
+            for table in WHOLE:
+                self.con.execute(f"DELETE FROM main.{table}")  # noqa: S608 -- our table names
+                self.con.execute(f"INSERT INTO main.{table} SELECT * FROM live.{table}")  # noqa: S608
+            # The invoices in dunning are few: copied whole. The search table is rebuilt
+            # before publication (Writer.finish, or publish).
+            self.con.execute(
+                f"CREATE OR REPLACE TABLE main.{derived.DUNNING_TABLE} AS FROM live.{derived.DUNNING_TABLE}"
+            )
+            return True
+        finally:
+            self.con.execute("DETACH live")
+
+    def _close_standby(self) -> None:
+        """Close and remove a standby that will not be used."""
+        if self.con is not None:
+            self.con.close()
+            self.con = None
+        self._remove_files()
+        self.standby.unlink(missing_ok=True)
+        self._release_standby()
+
+    def _release_standby(self) -> None:
+        if self._standby_lock is not None:
+            os.close(self._standby_lock)
+            self._standby_lock = None
 
     def _arrow_schemas(self) -> dict[str, pa.Schema]:
         columns = self.con.execute(
@@ -296,12 +416,22 @@ class Snapshot:
 
     def publish(self) -> None:
         """Rename the finished snapshot over the live file (the path the run resolved:
-        a symlink to the warehouse stays a symlink)."""
+        a symlink to the warehouse stays a symlink); the file it replaces becomes the standby."""
+        if self.source == "standby" and not self.derived_built:  # it holds the previous ones
+            derived.build(self.con, "main")
+            self.set_state(derived.STATE_NAME, derived.DIGEST)
         self.con.execute("CHECKPOINT")
         self.con.close()
         with self.path.open("rb") as handle:
             os.fsync(handle.fileno())
+        keep = _sibling(self.live, ".standby-new")
+        keep.unlink(missing_ok=True)
+        if self.live.exists():
+            os.link(self.live, keep)
         os.replace(self.path, self.live)
+        if keep.exists():
+            os.replace(keep, self.standby)
+        self._release_standby()
         directory = os.open(self.live.parent, os.O_RDONLY)
         try:
             os.fsync(directory)
@@ -314,9 +444,10 @@ class Snapshot:
                 self.con.close()  # may fail again after a write error (a full disk)
         finally:
             self._remove_files()
+            self._release_standby()
 
     def _remove_files(self) -> None:
-        for path in (self.path, _sibling(self.path, ".wal")):
+        for path in (self.path, _sibling(self.path, ".wal"), _sibling(self.live, ".standby-new")):
             path.unlink(missing_ok=True)
         shutil.rmtree(_sibling(self.path, ".tmp"), ignore_errors=True)  # DuckDB's spill directory
 
@@ -363,6 +494,7 @@ class Writer:
                     )
                 # Table names come from TABLES, never from input.
                 self.con.execute(f"{verb} INTO {target} BY NAME SELECT * FROM {source}")  # noqa: S608
+                self._changed(target, "SELECT id FROM batch")
             finally:
                 self.con.unregister("batch")
             if table != EMBEDDED_PRICES:
@@ -383,34 +515,47 @@ class Writer:
     def _drop_removed_items(self) -> None:
         # Items removed from a subscription disappear from its list: the batch holds
         # every subscription's complete item list, so anything else of theirs is gone.
-        self.con.execute(
-            "DELETE FROM subscription_items WHERE subscription_id IN "
+        removed = (
+            "FROM subscription_items WHERE subscription_id IN "
             "(SELECT DISTINCT subscription_id FROM batch) AND id NOT IN (SELECT id FROM batch)"
         )
+        self._changed("subscription_items", f"SELECT id {removed}")
+        self.con.execute(f"DELETE {removed}")
 
     # --- deletions (incremental runs) --------------------------------------------------
 
     def mark_customers_deleted(self, ids: list[str]) -> None:
-        self._by_ids("UPDATE customers SET deleted = true WHERE id IN (SELECT id FROM ids)", ids)
+        self._by_ids("customers", "UPDATE customers SET deleted = true WHERE id IN (SELECT id FROM ids)", ids)
 
     def deactivate(self, table: str, ids: list[str]) -> None:
         sql = f"UPDATE {table} SET active = false WHERE id IN (SELECT id FROM ids)"  # noqa: S608
-        self._by_ids(sql, ids)
+        self._by_ids(table, sql, ids)
 
     def delete_invoices(self, ids: list[str]) -> None:
         # Only drafts can be deleted in Stripe; nothing else points at them.
-        self._by_ids("DELETE FROM invoice_payments WHERE invoice_id IN (SELECT id FROM ids)", ids)
-        self._by_ids("DELETE FROM invoices WHERE id IN (SELECT id FROM ids)", ids)
+        self._by_ids(
+            "invoice_payments",
+            "DELETE FROM invoice_payments WHERE invoice_id IN (SELECT id FROM ids)",
+            ids,
+            changed="SELECT id FROM invoice_payments WHERE invoice_id IN (SELECT id FROM ids)",
+        )
+        self._by_ids("invoices", "DELETE FROM invoices WHERE id IN (SELECT id FROM ids)", ids)
 
-    def _by_ids(self, sql: str, ids: list[str]) -> None:
+    def _by_ids(self, table: str, sql: str, ids: list[str], changed: str = "SELECT id FROM ids") -> None:
         if not ids:
             return
         self.flush()
         self.con.register("ids", pa.table({"id": pa.array(ids, pa.string())}))
         try:
+            self._changed(table, changed)
             self.con.execute(sql)
         finally:
             self.con.unregister("ids")
+
+    def _changed(self, table: str, ids_sql: str) -> None:
+        """List the ids `ids_sql` selects as changed in `table`: the next run's catch-up of
+        the standby copies exactly those rows (or their absence) from this file."""
+        self.con.execute(f"INSERT INTO snapshot_changes SELECT '{table}', id FROM ({ids_sql})")  # noqa: S608
 
     def linked_payment_intents(self, intents: set[str]) -> set[str]:
         """Those of `intents` that an invoice payment (or an older-shape invoice) already names."""
@@ -442,47 +587,144 @@ class Writer:
     # --- derived rows -----------------------------------------------------------------
 
     def finish(self) -> None:
-        """Flush, then derive what depends on several tables: payment attempts, missing customers."""
+        """Flush, then derive what depends on several tables: payment attempts, missing customers,
+        and the console's derived tables (warehouse_views/derived.py), built here once per
+        published snapshot instead of in every console process.
+
+        A full backfill derives from every row; a run on an earlier state only from the rows
+        it changed, so that its cost follows the changes, not the warehouse."""
         self.flush()
+        fresh = self.snapshot.fresh
+        if fresh:
+            cluster_invoices(self.con)
         self.con.execute("BEGIN")
-        self.con.execute("DELETE FROM payment_attempts")
+        # The charges whose attempt may have changed: those written, and those an invoice or
+        # invoice payment written by this run links to (by payment intent, charge or invoice).
+        changed = "(SELECT id FROM snapshot_changes WHERE table_name = '{}')"
+        charges, invoices, payments = (changed.format(t) for t in ("charges", "invoices", "invoice_payments"))
+        affected = f"""
+            SELECT id FROM charges WHERE id IN {charges} OR invoice_id IN {invoices}
+               OR payment_intent_id IN (
+                   SELECT payment_intent_id FROM invoice_payments WHERE id IN {payments}
+                   UNION ALL SELECT payment_intent_id FROM invoices WHERE id IN {invoices})
+               OR id IN (
+                   SELECT charge_id FROM invoice_payments WHERE id IN {payments}
+                   UNION ALL SELECT charge_id FROM invoices WHERE id IN {invoices})
+        """  # noqa: S608 -- constant SQL
+        if fresh:
+            self.con.execute("DELETE FROM payment_attempts")
+            only = intents = linked = "TRUE"
+        else:
+            self.con.execute(f"CREATE TEMP TABLE affected_charges AS {affected}")
+            self._changed("payment_attempts", "SELECT id FROM affected_charges")
+            # Their invoices before and after: whether those are in dunning may have changed.
+            self.con.execute(
+                "CREATE TEMP TABLE attempt_invoices AS "
+                "SELECT invoice_id AS id FROM payment_attempts WHERE id IN (SELECT id FROM affected_charges)"
+            )
+            self.con.execute("DELETE FROM payment_attempts WHERE id IN (SELECT id FROM affected_charges)")
+            # Group only the links of those charges, not every invoice and invoice payment.
+            only = "c.id IN (SELECT id FROM affected_charges)"
+            intents = (
+                "payment_intent_id IN "
+                "(SELECT payment_intent_id FROM charges WHERE id IN (SELECT id FROM affected_charges))"
+            )
+            linked = "charge_id IN (SELECT id FROM affected_charges)"
         # A charge is an attempt on the invoice whose payment (invoice_payments, current
         # API) names its payment intent or the charge itself; older shapes name the link
         # on the invoice (payment_intent, charge) or on the charge (invoice).
         self.con.execute(
-            """
+            f"""
             INSERT INTO payment_attempts BY NAME
             WITH by_intent AS (
                 SELECT payment_intent_id, any_value(invoice_id) AS invoice_id FROM (
                     SELECT payment_intent_id, invoice_id FROM invoice_payments
                     UNION ALL SELECT payment_intent_id, id FROM invoices
-                ) WHERE payment_intent_id IS NOT NULL GROUP BY ALL
+                ) WHERE payment_intent_id IS NOT NULL AND {intents} GROUP BY ALL
             ), by_charge AS (
                 SELECT charge_id, any_value(invoice_id) AS invoice_id FROM (
                     SELECT charge_id, invoice_id FROM invoice_payments
                     UNION ALL SELECT charge_id, id FROM invoices
-                ) WHERE charge_id IS NOT NULL GROUP BY ALL
+                ) WHERE charge_id IS NOT NULL AND {linked} GROUP BY ALL
             )
             SELECT c.* EXCLUDE (invoice_id),
                    coalesce(i.invoice_id, ch.invoice_id, c.invoice_id) AS invoice_id
             FROM charges c
             LEFT JOIN by_intent i ON i.payment_intent_id = c.payment_intent_id
             LEFT JOIN by_charge ch ON ch.charge_id = c.id
-            WHERE coalesce(i.invoice_id, ch.invoice_id, c.invoice_id) IS NOT NULL
-            """
+            WHERE coalesce(i.invoice_id, ch.invoice_id, c.invoice_id) IS NOT NULL AND {only}
+            ORDER BY c.customer_id, c.created -- clustered: a customer's attempts share a few blocks
+            """  # noqa: S608 -- constant SQL
         )
+        if not fresh:
+            self.con.execute(
+                "INSERT INTO attempt_invoices SELECT invoice_id FROM payment_attempts "
+                "WHERE id IN (SELECT id FROM affected_charges)"
+            )
+            self.con.execute("DROP TABLE affected_charges")
         # Stripe stops listing a deleted customer but keeps their subscriptions and
         # invoices: a customer they name that no list returned is a deleted one. Their
-        # email is known from their latest invoice.
-        self.con.execute(
-            """
-            INSERT INTO customers (id, email, deleted)
-            SELECT customer_id, arg_max(email, created) FILTER (WHERE email IS NOT NULL), true FROM (
-                SELECT customer_id, customer_email AS email, created FROM invoices
-                UNION ALL SELECT customer_id, NULL, created FROM subscriptions
-            ) WHERE customer_id IS NOT NULL
-              AND customer_id NOT IN (SELECT id FROM customers)
-            GROUP BY customer_id
-            """
+        # email is known from their latest invoice. (A run on an earlier state looks only
+        # at the invoices and subscriptions it wrote.)
+        invoices_written, subscriptions_written = (
+            ("TRUE", "TRUE") if fresh else (f"id IN {invoices}", f"id IN {changed.format('subscriptions')}")
         )
+        # Narrowed before the anti-join, so that only the customers named are looked up:
+        # a hash table of every customer id would grow with the warehouse.
+        self.con.execute(
+            f"""
+            CREATE TEMP TABLE missing_customers AS
+            WITH named AS MATERIALIZED (
+                SELECT customer_id, customer_email AS email, created FROM invoices
+                WHERE customer_id IS NOT NULL AND {invoices_written}
+                UNION ALL SELECT customer_id, NULL, created FROM subscriptions
+                WHERE customer_id IS NOT NULL AND {subscriptions_written}
+            )
+            SELECT customer_id AS id, arg_max(email, created) FILTER (WHERE email IS NOT NULL) AS email
+            FROM named
+            WHERE customer_id NOT IN (SELECT id FROM customers WHERE id IN (SELECT customer_id FROM named))
+            GROUP BY customer_id
+            """  # noqa: S608 -- constant SQL
+        )
+        self.con.execute(
+            "INSERT INTO customers (id, email, deleted) SELECT id, email, true FROM missing_customers"
+        )
+        self._changed("customers", "SELECT id FROM missing_customers")
+        self.con.execute("DROP TABLE missing_customers")
+        if fresh or not self.snapshot.derived_current:
+            derived.build(self.con, "main")
+        else:
+            touched = f"SELECT id FROM {invoices} UNION SELECT id FROM attempt_invoices"  # noqa: S608
+            derived.refresh(self.con, "main", touched)
+        if not fresh:
+            self.con.execute("DROP TABLE attempt_invoices")
+        self.snapshot.set_state(derived.STATE_NAME, derived.DIGEST)
+        self.snapshot.derived_built = True
         self.con.execute("COMMIT")
+
+
+def cluster_invoices(con: duckdb.DuckDBPyConnection) -> None:
+    """Store the invoices in customer order (a full backfill writes them in list order).
+
+    The customer page reads one customer's invoices through the customer_id index: in
+    creation order each of them sits in another storage block, which from a cold page cache
+    costs one disk read per invoice. Rows that later runs add are appended; the next full
+    backfill clusters them again. The rows go back CHECKPOINT_ROWS at a time with a
+    checkpoint after each, as in Writer.flush: index memory of uncheckpointed rows cannot
+    be evicted. (Separate statements: a delete and a re-insert of one key in a single
+    transaction trips DuckDB's primary-key check.)"""
+    con.execute(
+        "CREATE TEMP TABLE invoices_by_customer AS "
+        "SELECT row_number() OVER (ORDER BY customer_id, created, id) AS n, * FROM invoices"
+    )
+    total = con.execute("SELECT count(*) FROM invoices_by_customer").fetchone()[0]
+    con.execute("DELETE FROM invoices")
+    con.execute("CHECKPOINT")
+    for start in range(0, total, CHECKPOINT_ROWS):
+        con.execute(
+            "INSERT INTO invoices SELECT * EXCLUDE (n) FROM invoices_by_customer "
+            "WHERE n > ? AND n <= ? ORDER BY n",
+            [start, start + CHECKPOINT_ROWS],
+        )
+        con.execute("CHECKPOINT")
+    con.execute("DROP TABLE invoices_by_customer")

@@ -181,6 +181,13 @@ CREATE TABLE IF NOT EXISTS sync_runs (
     error        VARCHAR                      -- one-line reason when status is not succeeded
 );
 
+-- The ids a run wrote or removed, per table: the next run brings the standby (the file
+-- this one replaced) up to date by copying just these rows (sync/publish.py).
+CREATE TABLE IF NOT EXISTS snapshot_changes (
+    table_name  VARCHAR NOT NULL,
+    id          VARCHAR NOT NULL
+);
+
 CREATE TABLE IF NOT EXISTS sync_state (
     name        VARCHAR PRIMARY KEY,          -- e.g. events_cursor
     value       VARCHAR,

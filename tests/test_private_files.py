@@ -57,7 +57,11 @@ def test_every_file_of_a_sync_run_is_private(sandbox_account: Path, tmp_path: Pa
             handle.apply_changes(20, seed=2)
     assert {"billing.duckdb.next", "billing.duckdb.running", "billing.duckdb.lock"} <= set(seen)
     assert mode(db.parent) == 0o700
-    assert modes(db.parent) == {"billing.duckdb": 0o600, "billing.duckdb.lock": 0o600}
+    assert modes(db.parent) == {  # the standby: the file the incremental run replaced
+        "billing.duckdb": 0o600,
+        "billing.duckdb.lock": 0o600,
+        "billing.duckdb.standby": 0o600,
+    }
     loose = {name: sorted(oct(m) for m in found) for name, found in seen.items() if found - {0o600, 0o700}}
     assert loose == {}
 

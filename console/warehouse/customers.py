@@ -6,8 +6,9 @@ of the name (case- and accent-insensitive: "jose" finds "José"). The text is al
 bound parameter.
 
 Speed: substring search cannot use an index, so each snapshot connection builds
-`memory.customer_search` once (see console/warehouse/snapshots.py): one pre-folded search key
-per customer plus the filter columns, in the order results are shown. A search is
+`memory.customer_search` once (see console/warehouse/snapshots.py: the sync's table, or built
+from warehouse_views/derived.py): one pre-folded search key per customer plus the filter
+columns, in the order results are shown. A search is
 then a single scan of an in-memory column (about 10 ms on a million customers). The
 customer page's queries go through indexes on customer_id (sync/schema.sql); each
 first narrows to the customer's rows in a MATERIALIZED step, because DuckDB skips the
@@ -32,19 +33,11 @@ from console.rules.dunning import invoices_in_dunning
 from console.rules.mrr import subscription_mrr, why_no_mrr
 from console.warehouse.dunning_queue import DUNNING_TABLE
 from console.warehouse.payment_methods import card_of
+from warehouse_views.derived import STATUS_BIT as _STATUS_BIT
+from warehouse_views.derived import SUBSCRIPTION_STATUSES as SUBSCRIPTION_STATUSES  # the page's filter
 
 PAGE_SIZE = 50
 HISTORY_LIMIT = 200  # invoices and payment attempts shown on the customer page
-SUBSCRIPTION_STATUSES = (
-    "active",
-    "trialing",
-    "past_due",
-    "unpaid",
-    "paused",
-    "incomplete",
-    "incomplete_expired",
-    "canceled",
-)
 CUSTOMER_ID = re.compile(r"^cus_[A-Za-z0-9]+$")
 # The search box takes ids in any letter case (CUS_..., a caps-locked paste): Stripe's ids are
 # case-sensitive, so an exact match is tried first, then a case-insensitive one.
@@ -117,37 +110,6 @@ def parse_search(text: str) -> SearchKey:
     if _INVOICE_NUMBER.match(cleaned):
         return SearchKey(SearchKind.INVOICE_NUMBER, cleaned.upper())
     return SearchKey(SearchKind.TEXT, cleaned)
-
-
-# Each subscription status is one bit of the search table's `subscription_mask`: a
-# per-customer bit_or is several times cheaper to build than a list of statuses.
-_STATUS_BIT = {status: 1 << n for n, status in enumerate(SUBSCRIPTION_STATUSES)}
-_STATUS_MASK_SQL = (
-    "CASE status " + " ".join(f"WHEN '{s}' THEN {bit}" for s, bit in _STATUS_BIT.items()) + " ELSE 0 END"
-)
-
-
-def build_search_table(con: duckdb.DuckDBPyConnection) -> None:
-    """Create `memory.customer_search` from the attached warehouse (once per snapshot).
-
-    Needs the snapshot's dunning table (`dunning_queue.build_dunning_table`) first.
-    """
-    con.execute(
-        f"""
-        CREATE OR REPLACE TABLE memory.main.customer_search AS
-        WITH statuses AS (
-            SELECT customer_id, bit_or({_STATUS_MASK_SQL}) AS mask FROM subscriptions GROUP BY customer_id
-        ), dunning AS (SELECT DISTINCT customer_id FROM {DUNNING_TABLE})
-        SELECT row_number() OVER (ORDER BY c.created DESC NULLS LAST, c.id) AS position,
-               c.id, c.email, c.name, c.created, c.currency, c.delinquent, c.deleted,
-               strip_accents(lower(coalesce(c.email, '') || chr(31) || coalesce(c.name, ''))) AS search_key,
-               c.id IN (SELECT customer_id FROM dunning) AS in_dunning,
-               coalesce(s.mask, 0) AS subscription_mask
-        FROM customers c LEFT JOIN statuses s ON s.customer_id = c.id
-        ORDER BY position
-        """  # noqa: S608 -- only constant SQL is formatted in
-    )
-    con.execute("CREATE INDEX customer_search_id ON memory.main.customer_search (id)")
 
 
 def _statuses_text(mask: int) -> str:

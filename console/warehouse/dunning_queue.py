@@ -18,21 +18,15 @@ from console.rules.dunning import (
     LOST_STATUSES,
     RECOVERED_STATUSES,
     invoices_entered_dunning,
-    invoices_in_dunning,
 )
 from console.rules.work import WorkState, shown_in
 from console.warehouse.payment_methods import Card, queue_card_expiry
 
 QUEUE_LIMIT_PER_CURRENCY = 500
 
-# Computed once per published snapshot (console/warehouse/snapshots.py): the queue and the
-# customer search's "in dunning" filter then read a few thousand rows instead of every attempt.
+# Built once per published snapshot (warehouse_views/derived.py; console/warehouse/snapshots.py
+# makes it readable here): the queue reads a few thousand rows instead of every attempt.
 DUNNING_TABLE = "memory.main.dunning_invoices"
-
-
-def build_dunning_table(con: duckdb.DuckDBPyConnection) -> None:
-    """Materialise the invoices in dunning of the attached snapshot (once per snapshot)."""
-    con.execute(f"CREATE OR REPLACE TABLE {DUNNING_TABLE} AS {invoices_in_dunning()}")
 
 
 def dunning_queue(
