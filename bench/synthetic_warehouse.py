@@ -28,6 +28,7 @@ from pathlib import Path
 
 import duckdb
 
+from sandbox.generate import local_amount
 from sandbox.people import DOMAINS, FIRST, LAST, TRICKY_NAMES
 from warehouse_views import derived
 
@@ -53,17 +54,6 @@ TABLE_START = re.compile(r"CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)", re.
 
 def _sql_list(values: list[str]) -> str:
     return "[" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + "]"
-
-
-def _local_amount(usd_cents: int, currency: str) -> int:
-    """The same price list in each currency, in its minor units (JPY has none)."""
-    if currency == "eur":
-        return usd_cents - 100
-    if currency == "gbp":
-        return round(usd_cents * 0.8 / 100) * 100
-    if currency == "jpy":
-        return round(usd_cents * 1.5 / 100) * 100
-    return usd_cents
 
 
 def deferred_schema(schema: str) -> tuple[str, list[str]]:
@@ -169,7 +159,7 @@ def _catalog(con: duckdb.DuckDBPyConnection, now: datetime) -> None:
         product_rows.append(f"('prod_bench{key}', '{name}', true, TIMESTAMP '2020-01-01')")
         for currency in MARKET_LANGUAGES:
             for interval, factor in (("month", 1), ("year", 10)):
-                amount = _local_amount(monthly, currency) * factor
+                amount = local_amount(monthly, currency) * factor
                 price_rows.append(
                     f"('price_bench{key}{currency}{interval}', 'prod_bench{key}', '{name} {interval}ly', "
                     f"'{currency}', {amount}, '{interval}', 1, true, TIMESTAMP '2020-01-01', {t})"

@@ -19,6 +19,9 @@ _CANCELABLE = frozenset({"active", "trialing", "past_due", "unpaid", "paused"})
 _UPDATABLE = frozenset({"active", "trialing", "past_due"})
 
 
+DELETED_CUSTOMER = "This customer is deleted in Stripe: no portal link can be made."
+
+
 class LinkError(Exception):
     """No link was delivered. The message is for the agent and never holds a portal URL."""
 
@@ -116,7 +119,7 @@ class LinkContext:
     def recipient_problem(self) -> str | None:
         """Why no email can go to this customer, or None."""
         if self.deleted:
-            return "This customer is deleted in Stripe: no portal link can be made."
+            return DELETED_CUSTOMER
         try:
             mail.customer_address(self.name, self.email)
         except mail.RecipientError as problem:

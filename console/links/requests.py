@@ -28,7 +28,14 @@ from dataclasses import dataclass, field
 
 from console import ops
 from console.links import delivery, mail, portal
-from console.links.context import LinkContext, LinkError, PriceChoice, SubscriptionChoice, link_context
+from console.links.context import (
+    DELETED_CUSTOMER,
+    LinkContext,
+    LinkError,
+    PriceChoice,
+    SubscriptionChoice,
+    link_context,
+)
 from console.links.live_changes import Change, changes_since_sync
 from console.links.live_customer import LiveUnavailable, fetch_live_customer
 from console.ops import audit, link_requests, outbox
@@ -138,7 +145,7 @@ def create_link(settings: Settings, staff: StaffUser, request: LinkRequest, key:
     try:
         context = link_context(settings.billing_db, request.customer_id)
         if context.deleted:
-            raise LinkError("This customer is deleted in Stripe: no portal link can be made.")
+            raise LinkError(DELETED_CUSTOMER)
         if request.delivery == "email" and (problem := context.recipient_problem()):
             raise LinkError(problem)
         subscription, price = _target(context, request)

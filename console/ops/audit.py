@@ -73,14 +73,6 @@ def first_for_request(store: OpsStore, request_key: str) -> AuditEntry | None:
     return AuditEntry(**{name: row[name] for name in AuditEntry.__dataclass_fields__})
 
 
-def count_links_made(conn: OpsConnection, agent: str, since: datetime) -> int:
-    """How many portal links `agent` made since `since` (the hourly limit's count)."""
-    return conn.execute(
-        f"SELECT COUNT(*) FROM audit_log WHERE agent = ? AND at >= ? AND outcome IN ({_LINK_MADE_MARKS})",  # noqa: S608
-        (agent, time_text(since), *LINK_MADE_OUTCOMES),
-    ).fetchone()[0]
-
-
 def links_made(
     store: OpsStore, *, flow: str | None = None, customer_ids: list[str] | None = None
 ) -> pd.DataFrame:

@@ -19,7 +19,14 @@ import streamlit as st
 
 from console import ops
 from console.links import portal
-from console.links.context import LinkContext, LinkError, PriceChoice, SubscriptionChoice, link_context
+from console.links.context import (
+    DELETED_CUSTOMER,
+    LinkContext,
+    LinkError,
+    PriceChoice,
+    SubscriptionChoice,
+    link_context,
+)
 from console.links.live_customer import LiveCustomer
 from console.links.requests import LinkRequest, NeedsConfirmation, create_link, request_key
 from console.ops import audit
@@ -106,7 +113,7 @@ def _render_form(
         return
     context = context.seen_live(live) if live else context
     if context.deleted:
-        st.warning("This customer is deleted in Stripe: no portal link can be made.")
+        st.warning(DELETED_CUSTOMER)
         return
     flows = list(portal.FLOWS)
     flow = st.selectbox(
