@@ -74,10 +74,20 @@ class Session:
         self.sink = EventSink(self.write_event, self.meta["event_sequence"])
         self.ledgers: dict[str, Ledger] = {}
         self.events_written = 0  # not the sequence: a late delivery skips a number
+        (newest,) = db.execute("SELECT max(created) FROM events").fetchone()
+        self.newest = newest or 0  # created of the newest event recorded so far
 
     def write_event(self, eid: str, t: int, kind: str, body: bytes) -> None:
         self.writer.add("events", {"id": eid, "created": t, "type": kind}, body)
         self.events_written += 1
+        self.newest = max(self.newest, t)
+
+    def just_before(self, t: int) -> int:
+        """The time of a change made just before the one at `t`: a second earlier, but never
+        before an event already recorded. Stripe stamps a change when it happens, so an
+        object's later state never has an older `created` than its earlier one (within one
+        second the ids keep the order); the sync applies each object's newest event."""
+        return max(t - 1, self.newest)
 
     def body(self, resource: str, oid: str) -> dict[str, Any]:
         (raw,) = self.db.execute(f"SELECT body FROM {resource} WHERE id = ?", (oid,)).fetchone()  # noqa: S608
@@ -163,8 +173,11 @@ class Session:
             ledger.attempt(inv, t, None if rng.random() < 0.92 else weighted(rng, FIRST_DECLINES))
         return True
 
-    def renewal(self, t: int, fails: bool | None = None) -> bool:
-        sub_id = self.pick("SELECT id FROM subscriptions WHERE status = 'active' ORDER BY created, id")
+    def renewal(self, t: int, fails: bool | None = None, sub_id: str | None = None) -> bool:
+        """Renew `sub_id` (by default a random active subscription); `fails` None draws the outcome."""
+        sub_id = sub_id or self.pick(
+            "SELECT id FROM subscriptions WHERE status = 'active' ORDER BY created, id"
+        )
         if sub_id is None:
             return False
         ledger = self.ledger(self.body("subscriptions", sub_id)["customer"])
@@ -177,9 +190,9 @@ class Session:
             ledger.attempt(inv, t, weighted(self.rng, FIRST_DECLINES), t + RETRY_DAYS[0] * DAY)
         return True
 
-    def failed_renewal(self, t: int) -> bool:
+    def failed_renewal(self, t: int, sub_id: str | None = None) -> bool:
         """An invoice in dunning, for a retry to work on when the account has none open."""
-        return self.renewal(t - 1, fails=True)
+        return self.renewal(self.just_before(t), fails=True, sub_id=sub_id)
 
     def dunning_retry(self, t: int) -> bool:
         in_id = self.pick("SELECT id FROM invoices WHERE status = 'open' ORDER BY created, id")
@@ -270,7 +283,7 @@ class Session:
             ledger = self.ledger(cid)
             for sub in list(ledger.subscriptions.values()):
                 if sub["status"] in LIVE:
-                    ledger.cancel(sub, t - 1, "cancellation_requested", at_period_end=False)
+                    ledger.cancel(sub, self.just_before(t), "cancellation_requested", at_period_end=False)
         self.ledger(cid).delete_customer(t)
         # Saved at once: later changes of this set pick customers with `deleted = 0`.
         self.db.execute("UPDATE customers SET deleted = 1 WHERE id = ?", (cid,))
@@ -304,8 +317,7 @@ def apply_changes(db: sqlite3.Connection, count: int, seed: int | None = None) -
     session = Session(db, rng)
     done: Counter[str] = Counter()
     now = int(time.time())
-    (newest,) = db.execute("SELECT max(created) FROM events").fetchone()
-    start = min(now, max(now - SPREAD_SECONDS, (newest or 0) + 1))
+    start = min(now, max(now - SPREAD_SECONDS, session.newest + 1))
     edges = list(EDGES[-count:]) if count else []
     plan = [weighted(rng, KINDS) for _ in range(count - len(edges))] + edges
     for index, kind in enumerate(plan):

@@ -1,10 +1,12 @@
 """Incremental runs on the edges the change generator builds on purpose: an older event
-listed after a newer one, customer deletions kept through a full backfill, and a customer
-found deleted when an event in an older API version makes the sync re-fetch it."""
+listed after a newer one, two changes of one subscription in one second (with a run between
+them or not), customer deletions kept through a full backfill, and a customer found deleted
+when an event in an older API version makes the sync re-fetch it."""
 
 from __future__ import annotations
 
 import json
+import random
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -12,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from sandbox.changes import Session
 from sandbox.store import AccountWriter
 from sandbox.testing import SandboxHandle, running_sandbox
 from tests.sync.account_check import assert_matches_account, query
@@ -59,6 +62,37 @@ def test_newest_event_wins_over_an_older_one_listed_after_it(
     assert query(db, "SELECT email, name FROM customers WHERE id = ?", customer_id) == [
         (newer["email"], newer["name"])
     ]
+    assert_matches_account(db, served(own_sandbox))
+
+
+@pytest.mark.parametrize("between", ["a run", "no run"])
+def test_a_renewal_failed_in_the_second_of_a_paid_one_shows(
+    own_sandbox: SandboxHandle, tmp_path: Path, between: str
+) -> None:
+    """A subscription renews and is paid at second `now`; then a dunning retry that finds no
+    invoice open fails a renewal of it first, "just before" its attempt, in that same second.
+    Its newest event must carry past_due, or the sync keeps it active."""
+    db = tmp_path / "billing.duckdb"
+    run(own_sandbox, db)
+    now = int(time.time())
+    active = "SELECT id FROM subscriptions WHERE status = 'active' ORDER BY created, id LIMIT 1"
+    with account(own_sandbox) as sandbox_db:
+        (sub_id,) = sandbox_db.execute(active).fetchone()
+        session = Session(sandbox_db, random.Random(1))
+        assert session.renewal(now, fails=False, sub_id=sub_id)
+        if between == "a run":
+            session.save()
+            run(own_sandbox, db)
+            assert query(db, "SELECT status FROM subscriptions WHERE id = ?", sub_id) == [("active",)]
+            session = Session(sandbox_db, random.Random(2))
+        assert session.failed_renewal(now, sub_id)
+        session.save()
+        (status,) = sandbox_db.execute("SELECT status FROM subscriptions WHERE id = ?", (sub_id,)).fetchone()
+    assert status == "past_due"
+
+    summary = run(own_sandbox, db)
+    assert summary.mode == "incremental"
+    assert query(db, "SELECT status FROM subscriptions WHERE id = ?", sub_id) == [("past_due",)]
     assert_matches_account(db, served(own_sandbox))
 
 
