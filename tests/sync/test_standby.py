@@ -80,9 +80,7 @@ def test_a_standby_a_reader_still_holds_is_not_written(
     run(own_sandbox, db)
     run(own_sandbox, db)
     assert used_standby(caplog)
-    # (No account check here: on this sequence, a subscription's status sometimes stays
-    # stale in copy-only runs too, a sync issue of its own; the standby's correctness is
-    # checked against the account by test_runs_on_the_standby_match_the_account.)
+    assert_matches_account(db, served(own_sandbox))
     assert query(db, "SELECT count(*) FROM customer_search") == query(db, "SELECT count(*) FROM customers")
 
 
