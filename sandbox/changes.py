@@ -308,15 +308,18 @@ class Session:
         return True
 
 
-def apply_changes(db: sqlite3.Connection, count: int, seed: int | None = None) -> dict[str, Any]:
-    """Apply `count` changes up to now; answer how many of each kind and the events made.
+def apply_changes(
+    db: sqlite3.Connection, count: int, seed: int | None = None, now: int | None = None
+) -> dict[str, Any]:
+    """Apply `count` changes up to `now` (the current second unless given); answer how many
+    of each kind and the events made.
 
     Without a seed, the account's event sequence seeds them: still reproducible."""
     meta = get_meta(db)
     rng = random.Random(meta["event_sequence"] if seed is None else seed)
     session = Session(db, rng)
     done: Counter[str] = Counter()
-    now = int(time.time())
+    now = int(time.time()) if now is None else now
     start = min(now, max(now - SPREAD_SECONDS, session.newest + 1))
     edges = list(EDGES[-count:]) if count else []
     plan = [weighted(rng, KINDS) for _ in range(count - len(edges))] + edges

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -12,7 +14,8 @@ from pathlib import Path
 import pytest
 import stripe
 
-from sandbox.changes import SPREAD_SECONDS
+from sandbox.changes import SPREAD_SECONDS, apply_changes
+from sandbox.store import ACCOUNT_FILE
 from sandbox.testing import SandboxHandle, running_sandbox
 from tests.sandbox.conftest import client_for
 
@@ -103,6 +106,38 @@ def test_changes_update_objects_and_add_events(own_sandbox: SandboxHandle) -> No
             assert retrieve[kind](oid).to_dict() == event.data.object.to_dict(), event.type
     after_customers = len(list(client.v1.customers.list({"limit": 100}).auto_paging_iter()))
     assert after_customers != before_customers
+
+
+def test_change_sets_made_in_one_second_keep_each_objects_newest_event_current(
+    sandbox_account: Path, tmp_path: Path
+) -> None:
+    """Sets applied in the second of the previous set's last events: whatever a change
+    stamps "just before" another (a failed renewal ahead of its retry, a cancellation
+    ahead of a deletion) lands in that second, never before events already recorded, so the
+    events list (created desc, then id desc) still shows each object's current state first."""
+    shutil.copy(sandbox_account / ACCOUNT_FILE, tmp_path / ACCOUNT_FILE)
+    db = sqlite3.connect(tmp_path / ACCOUNT_FILE)
+    now = int(time.time())
+    made = sum(apply_changes(db, 15, seed=seed, now=now)["events"] for seed in (1, 2, 3))
+    listed = db.execute(
+        "SELECT type, body FROM events WHERE created >= ? ORDER BY created DESC, id DESC",
+        (now - SPREAD_SECONDS,),
+    ).fetchall()
+    assert len(listed) == made
+    newest: dict[str, tuple[str, dict]] = {}
+    for kind, body in listed:
+        obj = json.loads(body)["data"]["object"]
+        newest.setdefault(obj["id"], (kind, obj))
+    tables = {"customer": "customers", "subscription": "subscriptions", "invoice": "invoices"}
+    tables |= {"payment_intent": "payment_intents", "charge": "charges", "payment_method": "payment_methods"}
+    checked = 0
+    for oid, (kind, obj) in newest.items():
+        if obj["object"] in tables and kind != "customer.deleted":
+            table = tables[obj["object"]]
+            (stored,) = db.execute(f"SELECT body FROM {table} WHERE id = ?", (oid,)).fetchone()  # noqa: S608
+            assert json.loads(stored) == obj, (kind, oid)
+            checked += 1
+    assert checked > 50
 
 
 def test_change_endpoint_and_cli(own_sandbox: SandboxHandle) -> None:
