@@ -109,7 +109,7 @@ def test_changes_update_objects_and_add_events(own_sandbox: SandboxHandle) -> No
 
 
 def test_change_sets_made_in_one_second_keep_each_objects_newest_event_current(
-    sandbox_account: Path, tmp_path: Path
+    sandbox_account: Path, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     """Sets applied in the second of the previous set's last events: whatever a change
     stamps "just before" another (a failed renewal ahead of its retry, a cancellation
@@ -117,6 +117,7 @@ def test_change_sets_made_in_one_second_keep_each_objects_newest_event_current(
     events list (created desc, then id desc) still shows each object's current state first."""
     shutil.copy(sandbox_account / ACCOUNT_FILE, tmp_path / ACCOUNT_FILE)
     db = sqlite3.connect(tmp_path / ACCOUNT_FILE)
+    request.addfinalizer(db.close)
     now = int(time.time())
     made = sum(apply_changes(db, 15, seed=seed, now=now)["events"] for seed in (1, 2, 3))
     listed = db.execute(
