@@ -223,12 +223,9 @@ def _once(origin: Source, db: Path, token: str) -> int:
     started = time.perf_counter()
     try:
         pulled = pull(origin, db, token)
-    except TokenRefused as exc:
+    except (TokenRefused, PullFailed) as exc:
         log.error("pull failed: %s", exc)
-        return BAD_INPUT
-    except PullFailed as exc:
-        log.error("pull failed: %s", exc)
-        return EXIT_FAILED
+        return BAD_INPUT if isinstance(exc, TokenRefused) else EXIT_FAILED
     except OSError as exc:  # the host's own disk: full, not writable
         log.error("pull failed: %s: %s", getattr(exc, "filename", None) or db, exc.strerror or exc)
         return EXIT_FAILED

@@ -1,7 +1,8 @@
 """The one owner of connections to the DuckDB warehouse the sync publishes.
 
-The sync publishes each run by renaming a finished file onto the live path, so a
-connection opened here keeps reading one complete snapshot; `snapshot_version` changes
+The sync publishes each run by renaming a finished file onto the live path (on a console
+host of several, the puller renames a shipped copy the same way: sync/snapshot_pull.py),
+so a connection opened here keeps reading one complete snapshot; `snapshot_version` changes
 with every publication and keys caches and reconnections.
 
 Two kinds of connection:
