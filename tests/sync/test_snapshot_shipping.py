@@ -119,8 +119,21 @@ def test_a_wrong_token_is_refused_and_changes_nothing(
         .splitlines()[-1]
         .endswith("refused SNAPSHOT_TOKEN (401): give it the snapshot server's token")
     )
-    assert "a-wrong-token" not in done.stderr and TOKEN not in caplog.text
+    assert "a-wrong-token" not in done.stderr
+    refusals = [r.getMessage() for r in caplog.records if r.name == "sync.snapshot_server"]
+    assert len(refusals) == 4 and all("no or wrong token" in m for m in refusals)
+    assert not any(secret in m for m in refusals for secret in ("not-the-token", TOKEN[:-1], "a-wrong-token"))
     assert sha256(host_db) == before
+
+
+def test_before_the_first_sync_run_there_is_nothing_to_pull(tmp_path: Path, host_db: Path) -> None:
+    empty = SnapshotServer(tmp_path / "sync-host" / "billing.duckdb", TOKEN)
+    try:
+        with pytest.raises(PullFailed, match="answered 503: no warehouse published yet"):
+            pull(source(empty.url), host_db, TOKEN)
+    finally:
+        empty.close()
+    assert not host_db.exists() and leftovers(host_db) == []
 
 
 def pull_command(url: str, db: Path, token: str = TOKEN) -> subprocess.CompletedProcess:
