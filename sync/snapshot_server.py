@@ -173,6 +173,10 @@ class _Requests(BaseHTTPRequestHandler):
                     snapshot_id = _snapshot_id(opened[0])
                 finally:
                     opened.pop().close()
+                etag = f'"{snapshot_id}"'
+                if self.headers.get("If-None-Match") == etag:  # the host has it: no digest, no body
+                    self._answer(304, "", {"ETag": etag})
+                    return
                 self._send(snapshots.describe(holder[0], snapshot_id), holder[0])
         except (duckdb.Error, OSError) as exc:  # before anything was sent
             log.error("snapshot not served: %s", " ".join(str(exc).split())[:200])
@@ -182,14 +186,10 @@ class _Requests(BaseHTTPRequestHandler):
     do_HEAD = do_GET
 
     def _send(self, published: Published, fd: int) -> None:
-        etag = f'"{published.snapshot_id}"'
-        if self.headers.get("If-None-Match") == etag:
-            self._answer(304, "", {"ETag": etag})
-            return
         self.send_response(200)
         self.send_header("Content-Type", "application/octet-stream")
         self.send_header("Content-Length", str(published.size))
-        self.send_header("ETag", etag)
+        self.send_header("ETag", f'"{published.snapshot_id}"')
         self.send_header(DIGEST_HEADER, published.digest)
         self.end_headers()
         if self.command == "HEAD":
