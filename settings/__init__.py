@@ -170,6 +170,8 @@ class Settings:
     stripe_portal_api_key: str | None = _setting(secret=True)
     stripe_api_base: str | None = _setting(None, _api_base)
     stripe_webhook_secret: str | None = _setting(secret=True)  # whsec_...: `python -m sync --listen`
+    # The bearer token between the snapshot server (sync host) and the pullers (console hosts).
+    snapshot_token: str | None = _setting(secret=True)
     # Portal links
     portal_return_url: str = _setting("https://example.com/account")
     portal_configuration: str | None = _setting()

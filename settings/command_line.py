@@ -1,5 +1,5 @@
-"""Command-line input of every command: `python -m sync`, `sandbox`, `bench`, `console.users`,
-`console.report`.
+"""Command-line input of every command: `python -m sync` (and its snapshot server and puller),
+`sandbox`, `bench`, `console.users`, `console.report`.
 
 A bad option gets one line on stderr that names it and exit code 2, never a usage dump
 or a traceback: schedulers and people read the last line. It lives beside the settings
@@ -57,6 +57,15 @@ def directory(text: str) -> Path:
     if path.exists() and not path.is_dir():
         raise argparse.ArgumentTypeError(f"{text} is a file, not a directory")
     return path
+
+
+def host_port(text: str) -> tuple[str, int]:
+    """An argparse type: `HOST:PORT` (`[::1]:8502` for IPv6) to listen on."""
+    host, colon, port = text.strip().rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not colon or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT like 127.0.0.1:8502 (port 1 to 65535)")
+    return host, int(port)
 
 
 def file_path(text: str) -> Path:

@@ -13,6 +13,7 @@ import logging
 import socket
 import threading
 import time
+from argparse import ArgumentTypeError
 from collections import OrderedDict
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,6 +24,7 @@ from urllib.parse import urlsplit
 import duckdb
 import stripe
 
+from settings.command_line import host_port
 from sync.job import NO_EVENTS, BadConfiguration, published_cursor
 from sync.publish import DamagedWarehouse
 from sync.resources import EVENT_TYPES
@@ -49,10 +51,10 @@ class ListenOptions:
 
 def listen_options(text: str, every: float | None, secret: str | None) -> ListenOptions:
     """Check `--listen HOST:PORT`, that a schedule runs beside it and that the secret is set."""
-    host, colon, port = text.strip().rpartition(":")
-    host = host.removeprefix("[").removesuffix("]")  # [::1]:8502
-    if not colon or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
-        raise BadConfiguration(f"--listen {text!r} is not HOST:PORT like 127.0.0.1:8502 (port 1 to 65535)")
+    try:
+        host, port = host_port(text)
+    except ArgumentTypeError as exc:
+        raise BadConfiguration(f"--listen {exc}") from None
     if every is None:
         # Webhooks can be lost: the schedule is what guarantees the warehouse catches up.
         raise BadConfiguration("--listen needs --every (the schedule catches up on missed webhooks)")
@@ -62,7 +64,7 @@ def listen_options(text: str, every: float | None, secret: str | None) -> Listen
         )
     if not secret.startswith("whsec_"):
         raise BadConfiguration("STRIPE_WEBHOOK_SECRET must be an endpoint signing secret (whsec_...)")
-    return ListenOptions(host, int(port), secret)
+    return ListenOptions(host, port, secret)
 
 
 def applied_cursor(db: Path) -> int | None:

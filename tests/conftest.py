@@ -17,6 +17,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -250,6 +251,13 @@ def browser() -> Iterator[object]:
 @pytest.fixture
 def console_server(console_env: dict[str, str]) -> Iterator[str]:
     """`streamlit run console/server.py` on a free loopback port, with the test's settings."""
+    with running_console(console_env, ROOT) as url:
+        yield url
+
+
+@contextmanager
+def running_console(env: dict[str, str], cwd: Path) -> Iterator[str]:
+    """A console server process with settings `env` (over os.environ), started in `cwd`."""
     port = free_port()
     log_path = ARTIFACTS / f"console-{port}.log"
     log_path.parent.mkdir(exist_ok=True)
@@ -259,7 +267,7 @@ def console_server(console_env: dict[str, str]) -> Iterator[str]:
                 sys.executable, "-m", "streamlit", "run", str(ROOT / "console" / "server.py"),
                 "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
             ],
-            cwd=ROOT, env={**os.environ, **console_env}, stdout=log, stderr=subprocess.STDOUT,
+            cwd=cwd, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:

@@ -63,6 +63,45 @@ SYNC_LINES = [
     line("sync extra", BAD_INPUT, "unrecognized arguments", "extra"),
     line("sync --db {file}", FAILURE, "is damaged", "run `python -m sync --full`"),  # not a DuckDB file
 ]
+TOKEN = "a-snapshot-token-of-the-command-line-tests"
+SNAPSHOT_LINES = [
+    line("sync.snapshot_server", BAD_INPUT, "SNAPSHOT_TOKEN", "is not set"),
+    line("sync.snapshot_server", BAD_INPUT, "SNAPSHOT_TOKEN", "shorter than 32", SNAPSHOT_TOKEN="short"),
+    line("sync.snapshot_server --listen 8503", BAD_INPUT, "--listen", "HOST:PORT", SNAPSHOT_TOKEN=TOKEN),
+    line("sync.snapshot_server --listen 127.0.0.1:0", BAD_INPUT, "--listen", SNAPSHOT_TOKEN=TOKEN),
+    line(
+        "sync.snapshot_server --listen 127.0.0.1:{busy_port}",
+        BAD_INPUT,
+        "cannot listen",
+        SNAPSHOT_TOKEN=TOKEN,
+    ),
+    line("sync.snapshot_server --db {dir}", BAD_INPUT, "--db", "is a directory", SNAPSHOT_TOKEN=TOKEN),
+    line("sync.snapshot_pull", BAD_INPUT, "--from", "required"),
+    line("sync.snapshot_pull --from 127.0.0.1:8503", BAD_INPUT, "--from", "http://"),
+    line("sync.snapshot_pull --from ftp://127.0.0.1/snapshot", BAD_INPUT, "--from", "http://"),
+    line("sync.snapshot_pull --from http://127.0.0.1:port/snapshot", BAD_INPUT, "--from", "not a URL"),
+    line(
+        "sync.snapshot_pull --from http://u:pw@127.0.0.1:9/snapshot",
+        BAD_INPUT,
+        "credentials",
+        "SNAPSHOT_TOKEN",
+    ),
+    line("sync.snapshot_pull --from http://127.0.0.1:9/snapshot", BAD_INPUT, "SNAPSHOT_TOKEN", "is not set"),
+    line("sync.snapshot_pull --from http://127.0.0.1:9 --to {dir}", BAD_INPUT, "--to", "is a directory"),
+    line(
+        "sync.snapshot_pull --from http://127.0.0.1:9 --every soon",
+        BAD_INPUT,
+        "--every",
+        SNAPSHOT_TOKEN=TOKEN,
+    ),
+    line(
+        "sync.snapshot_pull --from http://127.0.0.1:9 --to {dir}/b.duckdb",
+        FAILURE,
+        "cannot reach",
+        "127.0.0.1:9",
+        SNAPSHOT_TOKEN=TOKEN,
+    ),
+]
 SANDBOX_LINES = [
     line("sandbox", BAD_INPUT, "command"),
     line("sandbox teleport", BAD_INPUT, "invalid choice", "teleport"),
@@ -165,7 +204,7 @@ CONSOLE_LINES = [
     line("console.report dunning --since ''", BAD_INPUT, "--since"),
     line("console.report dunning --format xml", BAD_INPUT, "--format", "xml"),
 ]
-COMMAND_LINES = SYNC_LINES + SANDBOX_LINES + BENCH_LINES + CONSOLE_LINES
+COMMAND_LINES = SYNC_LINES + SNAPSHOT_LINES + SANDBOX_LINES + BENCH_LINES + CONSOLE_LINES
 
 
 @pytest.fixture(scope="module")

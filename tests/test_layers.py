@@ -35,7 +35,15 @@ def _imports(path: Path) -> set[str]:
 
 
 @pytest.mark.parametrize(
-    "command", [["console.users"], ["console.report"], ["console.ops_migrate"], ["sync"]]
+    "command",
+    [
+        ["console.users"],
+        ["console.report"],
+        ["console.ops_migrate"],
+        ["sync"],
+        ["sync.snapshot_server"],
+        ["sync.snapshot_pull"],
+    ],
 )
 def test_command_help_loads_no_streamlit(command: list[str]) -> None:
     probe = (

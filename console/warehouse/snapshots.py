@@ -1,7 +1,8 @@
 """The one owner of connections to the DuckDB warehouse the sync publishes.
 
-The sync publishes each run by renaming a finished file onto the live path, so a
-connection opened here keeps reading one complete snapshot; `snapshot_version` changes
+The sync publishes each run by renaming a finished file onto the live path (on a console
+host of several, the puller renames a shipped copy the same way: sync/snapshot_pull.py),
+so a connection opened here keeps reading one complete snapshot; `snapshot_version` changes
 with every publication and keys caches and reconnections.
 
 Two kinds of connection:
@@ -15,16 +16,16 @@ Two kinds of connection:
 
 from __future__ import annotations
 
-import fcntl
 import os
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
 
 from warehouse_views import derived
+from warehouse_views.holding import held
 
 WAREHOUSE = "warehouse"  # catalog name of the attached warehouse file
 
@@ -37,33 +38,6 @@ class WarehouseMissing(Exception):
             f"No warehouse at {path} yet. Run the sync once: `python -m sync` "
             f"(with STRIPE_SYNC_API_KEY or STRIPE_API_KEY set), then reload this page."
         )
-
-
-@contextmanager
-def _held(path: Path, attach: Callable[[], object], detach: Callable[[], object]) -> Iterator[list[int]]:
-    """Attach the live file (`attach`) under a shared flock on that very file; yields the
-    flock's descriptor, closed on leaving unless the caller took it over (-1 then).
-
-    The sync writes into a file a publication replaced (its standby, sync/publish.py) only
-    when it can take an exclusive flock on it: the flock is how a console connection says
-    it still reads that file. (DuckDB's own POSIX lock is not enough: a process drops it on
-    every open file of an inode when it closes any one, e.g. a `reading` connection.) A
-    publication between the flock and DuckDB opening the path would attach another file
-    than the one held: then the path no longer names the held file, and we try again."""
-    while True:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH)  # waits only while a run catches up a replaced file
-            attach()
-            if os.stat(path).st_ino == os.fstat(fd).st_ino:
-                holder = [fd]
-                yield holder
-                fd = holder[0]
-                return
-            detach()
-        finally:
-            if fd >= 0:
-                os.close(fd)
 
 
 def snapshot_version(path: Path) -> str:
@@ -81,7 +55,7 @@ def reading(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     if not path.exists():
         raise WarehouseMissing(path)
     opened: list[duckdb.DuckDBPyConnection] = []
-    with _held(
+    with held(
         path,
         lambda: opened.append(duckdb.connect(str(path), read_only=True)),
         lambda: opened.pop().close(),
@@ -97,7 +71,7 @@ def open_snapshot(path: Path) -> duckdb.DuckDBPyConnection:
     if not path.exists():
         raise WarehouseMissing(path)
     con = duckdb.connect()
-    with _held(
+    with held(
         path,
         lambda: con.execute(f"ATTACH ? AS {WAREHOUSE} (READ_ONLY)", [str(path)]),
         lambda: con.execute(f"DETACH {WAREHOUSE}"),
