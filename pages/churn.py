@@ -14,7 +14,9 @@ frame = page_frame("churn")
 settings = frame.settings
 
 now = periods.current_minute()
-table = snapshot_cache.read(settings, churn.churn_table, now)
+# Computed once per snapshot and month; the month so far is added for this minute.
+history = snapshot_cache.read(settings, churn.churn_history, periods.month_of(now))
+table = churn.churn_month_so_far(history, now)
 if table.empty:
     st.info("No paid subscriber yet: churn starts with the first month that begins with a subscriber.")
     st.stop()
