@@ -14,7 +14,9 @@ frame = page_frame("churn")
 settings = frame.settings
 
 now = periods.current_minute()
-table = snapshot_cache.read(settings, churn.churn_table, now)
+# Computed once per snapshot and month; the month so far is added for this minute.
+history = snapshot_cache.read(settings, churn.churn_history, periods.month_of(now))
+table = churn.churn_month_so_far(history, now)
 if table.empty:
     st.info("No paid subscriber yet: churn starts with the first month that begins with a subscriber.")
     st.stop()
@@ -43,17 +45,23 @@ for col, label, column in (
         help=f"n = {headline['subscribers_start']:,} subscribers",
     )
 
-charts.show(charts.churn_rates(shown, currency, period.partial), "churn_rates")
-charts.show(charts.churned_customers(shown, currency, period.partial), "churned_customers")
-charts.show(charts.subscribers_and_mrr(shown, currency, period.partial), "subscribers_mrr")
+chart, tab = charts.chosen_tab(
+    ["Churn rates", "Churned customers", "Subscribers and MRR", "Retention by cohort"], "churn-chart"
+)
+with tab:
+    if chart == "Churn rates":
+        charts.show(charts.churn_rates(shown, currency, period.partial), "churn_rates")
+    elif chart == "Churned customers":
+        charts.show(charts.churned_customers(shown, currency, period.partial), "churned_customers")
+    elif chart == "Subscribers and MRR":
+        charts.show(charts.subscribers_and_mrr(shown, currency, period.partial), "subscribers_mrr")
+    else:
+        cohorts = periods.narrow(
+            snapshot_cache.read(settings, churn.churn_cohorts, now), currency, first, last, "cohort"
+        )
+        charts.show(charts.cohort_heatmap(cohorts, currency, period.months, period.partial), "cohorts")
+        metric_csv_download(cohorts, "cohorts", currency, first, last)
 st.subheader("Per month")
 st.dataframe(people_frame(shown, period.partial), hide_index=True)
 # The download holds the report's rows: only months with subscribers (docs/METRICS.md).
 metric_csv_download(periods.narrow(table, currency, first, last), "churn", currency, first, last)
-
-st.header("Retention by cohort")
-cohorts = periods.narrow(
-    snapshot_cache.read(settings, churn.churn_cohorts, now), currency, first, last, "cohort"
-)
-charts.show(charts.cohort_heatmap(cohorts, currency, period.months, period.partial), "cohorts")
-metric_csv_download(cohorts, "cohorts", currency, first, last)

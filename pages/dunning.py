@@ -41,64 +41,78 @@ amounts[1].metric("Amount recovered", format_money(totals["amount_recovered"], c
 amounts[2].metric("Amount lost", format_money(totals["amount_lost"], currency))
 amounts[3].metric("Amount pending", format_money(totals["amount_pending"], currency))
 
-charts.show(charts.dunning_outcomes(shown, currency, period.partial), "dunning_outcomes")
-charts.show(charts.dunning_amounts(shown, currency, period.partial), "dunning_amounts")
+chart, tab = charts.chosen_tab(
+    ["Outcomes", "Amounts", "Recovered invoices", "Decline codes", "Portal links"], "dunning-chart"
+)
+with tab:
+    if chart == "Outcomes":
+        charts.show(charts.dunning_outcomes(shown, currency, period.partial), "dunning_outcomes")
+    elif chart == "Amounts":
+        charts.show(charts.dunning_amounts(shown, currency, period.partial), "dunning_amounts")
+    elif chart == "Recovered invoices":
+        recovered = periods.narrow(
+            snapshot_cache.read(settings, dunning_outcomes.recoveries), currency, first, last
+        )
+        attempts = charts.attempt_counts(recovered)
+        charts.show(charts.recovery_attempts(recovered, currency), "recovery_attempts")
+        st.dataframe(
+            attempts.assign(amount_paid=[format_money(v, currency) for v in attempts["amount_paid"]]),
+            hide_index=True,
+        )
+        metric_csv_download(attempts, "recovery attempts", currency, first, last)
+        charts.show(charts.days_to_payment(recovered, currency), "days_to_payment")
+        metric_csv_download(recovered, "recoveries", currency, first, last)
+    elif chart == "Decline codes":
+        declines = periods.narrow(
+            snapshot_cache.read(settings, dunning_outcomes.first_failure_declines), currency, first, last
+        )
+        charts.show(charts.decline_codes(declines, currency), "decline_codes")
+        st.dataframe(charts.decline_counts(declines), hide_index=True)
+        metric_csv_download(declines, "decline codes", currency, first, last)
+    else:
+        st.subheader("Recovery with and without a portal link")
+        linked = snapshot_cache.read_with_links(settings, recovery.recovery_table, now)
+        by_link = periods.continuous(linked, currency, first, last)
+        effect = recovery.recovery_summary(by_link)
+        difference = effect["difference"]
+        st.write(
+            "Linked minus unlinked recovery rate: "
+            + (
+                "n/a (a group has no settled invoice)"
+                if difference != difference
+                else f"{difference * 100:+.1f} points"
+            )
+            + f" (linked n = {effect['linked_recovered'] + effect['linked_lost']:,}, unlinked n = "
+            f"{effect['unlinked_recovered'] + effect['unlinked_lost']:,} settled invoices). "
+            "This is an estimate, not proof that the links caused the difference."
+        )
+        st.dataframe(people_frame(recovery.comparison(effect)), hide_index=True)
+        charts.show(charts.recovery_by_link(by_link, currency, period.partial), "recovery_by_link")
+        st.dataframe(people_frame(by_link, period.partial), hide_index=True)
+        metric_csv_download(
+            periods.narrow(linked, currency, first, last), "recovery by link", currency, first, last
+        )
+
+        st.subheader("Recovered within 7 days of a portal link")
+        portal = periods.narrow(
+            snapshot_cache.read_with_links(settings, dunning_outcomes.portal_recoveries),
+            currency,
+            first,
+            last,
+        )
+        link_col, text_col = st.columns([3, 1])
+        text_col.markdown(charts.DEFINITIONS["portal_recoveries"])
+        link_col.metric("Recovered after a portal link", f"{len(portal):,} of {totals['recovered']:,}")
+        if portal.empty:
+            link_col.info("No invoice of this period was paid within 7 days of a portal link.")
+        else:
+            link_col.dataframe(
+                portal.assign(amount_paid=[format_money(v, currency) for v in portal["amount_paid"]]),
+                hide_index=True,
+            )
+            metric_csv_download(portal, "portal recoveries", currency, first, last)
+
 st.subheader("Per month")
 st.dataframe(people_frame(shown, period.partial), hide_index=True)
 # The download holds the report's rows: only months in which invoices entered dunning.
 metric_csv_download(periods.narrow(table, currency, first, last), "dunning", currency, first, last)
-
-st.header("Recovered invoices")
-recovered = periods.narrow(snapshot_cache.read(settings, dunning_outcomes.recoveries), currency, first, last)
-attempts = charts.attempt_counts(recovered)
-charts.show(charts.recovery_attempts(recovered, currency), "recovery_attempts")
-st.dataframe(
-    attempts.assign(amount_paid=[format_money(v, currency) for v in attempts["amount_paid"]]), hide_index=True
-)
-metric_csv_download(attempts, "recovery attempts", currency, first, last)
-charts.show(charts.days_to_payment(recovered, currency), "days_to_payment")
-metric_csv_download(recovered, "recoveries", currency, first, last)
-
-st.header("Decline codes of first failures")
-declines = periods.narrow(
-    snapshot_cache.read(settings, dunning_outcomes.first_failure_declines), currency, first, last
-)
-charts.show(charts.decline_codes(declines, currency), "decline_codes")
-st.dataframe(charts.decline_counts(declines), hide_index=True)
-metric_csv_download(declines, "decline codes", currency, first, last)
-
-st.header("Recovery with and without a portal link")
-linked = snapshot_cache.read_with_links(settings, recovery.recovery_table, now)
-by_link = periods.continuous(linked, currency, first, last)
-effect = recovery.recovery_summary(by_link)
-difference = effect["difference"]
-st.write(
-    "Linked minus unlinked recovery rate: "
-    + (
-        "n/a (a group has no settled invoice)"
-        if difference != difference
-        else f"{difference * 100:+.1f} points"
-    )
-    + f" (linked n = {effect['linked_recovered'] + effect['linked_lost']:,}, unlinked n = "
-    f"{effect['unlinked_recovered'] + effect['unlinked_lost']:,} settled invoices). This is an estimate, "
-    "not proof that the links caused the difference."
-)
-st.dataframe(people_frame(recovery.comparison(effect)), hide_index=True)
-charts.show(charts.recovery_by_link(by_link, currency, period.partial), "recovery_by_link")
-st.dataframe(people_frame(by_link, period.partial), hide_index=True)
-metric_csv_download(periods.narrow(linked, currency, first, last), "recovery by link", currency, first, last)
-
-st.header("Recovered within 7 days of a portal link")
-portal = periods.narrow(
-    snapshot_cache.read_with_links(settings, dunning_outcomes.portal_recoveries), currency, first, last
-)
-link_col, text_col = st.columns([3, 1])
-text_col.markdown(charts.DEFINITIONS["portal_recoveries"])
-link_col.metric("Recovered after a portal link", f"{len(portal):,} of {totals['recovered']:,}")
-if portal.empty:
-    link_col.info("No invoice of this period was paid within 7 days of a portal link.")
-else:
-    link_col.dataframe(
-        portal.assign(amount_paid=[format_money(v, currency) for v in portal["amount_paid"]]), hide_index=True
-    )
-    metric_csv_download(portal, "portal recoveries", currency, first, last)

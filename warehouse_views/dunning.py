@@ -32,7 +32,10 @@ def invoices_entered_dunning(invoices_where: str = "TRUE") -> str:
     failure code, else 'unknown') and last_decline (the latest failure's code).
     """
     # Narrow the invoices first, then read only their failed attempts: a few percent of all
-    # attempts for the work queue. NOT MATERIALIZED: the finance tables narrow nothing.
+    # attempts for the work queue. NOT MATERIALIZED: the finance tables narrow nothing, and
+    # for them the failures are grouped without that filter (a hash set of every invoice
+    # id would cost more than the whole report: 1.3 s against 0.5 s on 10M invoices).
+    narrowed_only = "" if invoices_where == "TRUE" else "AND invoice_id IN (SELECT id FROM narrowed)"
     return f"""
         WITH narrowed AS NOT MATERIALIZED (
             SELECT id, number, customer_id, status, currency, amount_due, amount_paid, amount_remaining,
@@ -43,7 +46,7 @@ def invoices_entered_dunning(invoices_where: str = "TRUE") -> str:
                    arg_min(coalesce(decline_code, failure_code, 'unknown'), (created, id)) AS first_decline,
                    arg_max(coalesce(decline_code, failure_code), (created, id)) AS last_decline
             FROM payment_attempts
-            WHERE status = '{FAILED}' AND invoice_id IN (SELECT id FROM narrowed)
+            WHERE status = '{FAILED}' {narrowed_only}
             GROUP BY invoice_id
         )
         SELECT n.*, f.failures, f.first_failure, f.first_decline, f.last_decline

@@ -16,10 +16,12 @@ marked as the month so far: hatched bars, a dotted line to an open marker.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from console.display.money import format_money, to_major
 
@@ -516,6 +518,16 @@ def cohort_heatmap(
         margin={"t": 60},
     )
     return figure
+
+
+def chosen_tab(labels: Sequence[str], key: str) -> tuple[str, DeltaGenerator]:
+    """Tabs of which only the chosen one is computed and drawn: the label and container of the open tab.
+
+    A browser draws every Plotly chart it receives before it shows the page's first one, so
+    the pages send one chart at first; choosing a tab reruns the page (its queries are cached).
+    """
+    tabs = st.tabs(list(labels), key=key, on_change="rerun")
+    return next((label, tab) for label, tab in zip(labels, tabs, strict=True) if tab.open)
 
 
 def show(figure: go.Figure, definition: str) -> None:

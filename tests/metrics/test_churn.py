@@ -191,3 +191,65 @@ def test_cohorts_of_2025(warehouse_2025):
     assert usd.loc["2025-02"]["customers"].tolist()[:5] == [1, 1, 1, 1, 0]
     assert usd.loc["2025-03"]["customers"].tolist()[:4] == [1, 1, 1, 0]
     assert set(cohorts["currency"]) == {"usd", "eur", "jpy"}
+
+
+def test_the_month_so_far_follows_now_across_a_gap(books):
+    # cus_g stops on 03-10 and starts again on 03-20: churned in March while the gap lasts, not after.
+    # cus_h ends on 03-12 (voluntary; its yearly item churns 1000/12), cus_k on 03-25 (involuntary).
+    books.subscription("sub_g1", "cus_g", "usd", "2026-01-05", "m10", ended="2026-03-10")
+    books.subscription("sub_g2", "cus_g", "usd", "2026-03-20", "m10")
+    books.subscription("sub_h", "cus_h", "usd", "2026-01-05", "y", ended="2026-03-12",
+                       reason="cancellation_requested")  # fmt: skip
+    books.subscription(
+        "sub_k", "cus_k", "usd", "2026-01-05", "m10", ended="2026-03-25", reason="payment_failed"
+    )
+    books.close()
+    conn = duckdb.connect(str(books.path), read_only=True)
+    try:
+        history = churn.churn_history(conn, "2026-03")
+        for now, churned, voluntary, involuntary, mrr_churned in (
+            (datetime(2026, 3, 1), 0, 0, 0, Fraction(0)),
+            (datetime(2026, 3, 11), 1, 1, 0, Fraction(1000)),  # cus_g in its gap
+            (datetime(2026, 3, 15), 2, 2, 0, Fraction(1000) + Fraction(1000, 12)),
+            (datetime(2026, 3, 21), 1, 1, 0, Fraction(1000) + Fraction(1000, 12)),  # cus_g is back
+            (datetime(2026, 3, 31, 23, 59), 2, 1, 1, Fraction(2000) + Fraction(1000, 12)),
+        ):
+            march = churn.churn_month_so_far(history, now).iloc[-1]
+            assert (march.month, march.subscribers_start) == ("2026-03", 3)
+            assert (march.churned, march.churned_voluntary, march.churned_involuntary) == (
+                churned, voluntary, involuntary,
+            ), now  # fmt: skip
+            assert march.mrr_churned == round_half_away(mrr_churned), now
+            assert march.mrr_churn_rate == pytest.approx(
+                float(mrr_churned / (Fraction(2000) + Fraction(1000, 12)))
+            )
+            # The report for that instant is the same table.
+            assert churn.churn_table(conn, now=now).equals(churn.churn_month_so_far(history, now)), now
+        with pytest.raises(ValueError, match="not in 2026-03"):
+            churn.churn_month_so_far(history, datetime(2026, 4, 1))
+    finally:
+        conn.close()
+
+
+def test_two_subscriptions_over_the_same_months_count_one_customer(books):
+    # Same paid months for both subscriptions of cus_d (a tie in every sort key but the id): one
+    # island, one subscriber, whichever order the window functions see them in.
+    for n in range(30):
+        books.subscription(f"sub_d{n}a", f"cus_d{n}", "usd", "2026-01-05", "m10", ended="2026-03-10")
+        books.subscription(f"sub_d{n}b", f"cus_d{n}", "usd", "2026-01-20", "m10", ended="2026-03-20")
+    table = churn_of(books, datetime(2026, 5, 1))
+    assert table["subscribers_start"].tolist() == [30, 30] and table["churned"].tolist() == [0, 30]
+
+
+def test_since_on_an_empty_table(books):
+    table = churn_of_since(books, datetime(2026, 5, 1), "2026-01")
+    assert table.empty and list(table.columns) == churn.CHURN_COLUMNS
+
+
+def churn_of_since(books: Books, now: datetime, since: str):
+    books.close()
+    conn = duckdb.connect(str(books.path), read_only=True)
+    try:
+        return churn.churn_table(conn, now=now, since=since)
+    finally:
+        conn.close()
