@@ -256,7 +256,8 @@ class Snapshot:
         self.con.execute("DELETE FROM sync_state WHERE name = ?", [BUILT_FROM])
         if found and not self.fresh:
             self.set_state(BUILT_FROM, found[0])
-        self.set_state(SNAPSHOT_ID, uuid.uuid4().hex)
+        self.id = uuid.uuid4().hex
+        self.set_state(SNAPSHOT_ID, self.id)
 
     # --- the standby ----------------------------------------------------------------
 
@@ -296,9 +297,21 @@ class Snapshot:
             wanted = self.con.execute(state.format("live"), [BUILT_FROM]).fetchone()
             if mine is None or wanted is None or mine != wanted:
                 return False
+            # The derived tables by id too, when both files' were built by the same code (the
+            # live file's run then listed the rows it refreshed); otherwise they are built
+            # again (Writer.finish). A search table the live file's run sorted again is copied.
+            marks = (derived.STATE_NAME, derived.SORTED_STATE)
+            main, live = (
+                [self.con.execute(state.format(c), [m]).fetchone() for m in marks] for c in ("main", "live")
+            )
+            same_code = main[0] is not None and main[0] == live[0]
+            same_order = same_code and main[1] == live[1]
+            if same_code and not same_order:
+                derived.copy_search(self.con, "main", "live.main")
+            derived_by_id = (derived.DUNNING_TABLE, derived.SEARCH_TABLE)[: same_code + same_order]
             # One statement at a time: a delete and a re-insert of one key in a single
             # transaction trips DuckDB's primary-key check.
-            for table in BY_ID:
+            for table in (*BY_ID, *derived_by_id):
                 changed = f"(SELECT id FROM live.snapshot_changes WHERE table_name = '{table}')"  # noqa: S608
                 self.con.execute(f"DELETE FROM main.{table} WHERE id IN {changed}")  # noqa: S608
                 self.con.execute(
@@ -307,11 +320,8 @@ class Snapshot:
             for table in WHOLE:
                 self.con.execute(f"DELETE FROM main.{table}")  # noqa: S608 -- our table names
                 self.con.execute(f"INSERT INTO main.{table} SELECT * FROM live.{table}")  # noqa: S608
-            # The invoices in dunning are few: copied whole. The search table is rebuilt
-            # before publication (Writer.finish, or publish).
-            self.con.execute(
-                f"CREATE OR REPLACE TABLE main.{derived.DUNNING_TABLE} AS FROM live.{derived.DUNNING_TABLE}"
-            )
+            if not same_code:
+                self.con.execute("DELETE FROM main.sync_state WHERE name = ?", [derived.STATE_NAME])
             return True
         finally:
             self.con.execute("DETACH live")
@@ -341,6 +351,14 @@ class Snapshot:
         return {table: pa.schema(f) for table, f in fields.items()}
 
     # --- state and history ------------------------------------------------------------
+
+    def derived_written(self, *, sorted_again: bool) -> None:
+        """Record that the derived tables are this code's, and whether the search table was
+        written whole, in order (the next run's catch-up then copies it whole)."""
+        self.set_state(derived.STATE_NAME, derived.DIGEST)
+        if sorted_again:
+            self.set_state(derived.SORTED_STATE, self.id)
+        self.derived_built = True
 
     def set_state(self, name: str, value: str) -> None:
         self.con.execute(
@@ -417,9 +435,9 @@ class Snapshot:
     def publish(self) -> None:
         """Rename the finished snapshot over the live file (the path the run resolved:
         a symlink to the warehouse stays a symlink); the file it replaces becomes the standby."""
-        if self.source == "standby" and not self.derived_built:  # it holds the previous ones
+        if self.source == "standby" and not (self.derived_built or self.derived_current):
             derived.build(self.con, "main")
-            self.set_state(derived.STATE_NAME, derived.DIGEST)
+            self.derived_written(sorted_again=True)
         self.con.execute("CHECKPOINT")
         self.con.close()
         with self.path.open("rb") as handle:
@@ -693,13 +711,16 @@ class Writer:
         self.con.execute("DROP TABLE missing_customers")
         if fresh or not self.snapshot.derived_current:
             derived.build(self.con, "main")
+            sorted_again = True
         else:
             touched = f"SELECT id FROM {invoices} UNION SELECT id FROM attempt_invoices"  # noqa: S608
-            derived.refresh(self.con, "main", touched)
+            # A customer's search row shows their record and their subscriptions' statuses.
+            subscribers = f"SELECT customer_id FROM subscriptions WHERE {subscriptions_written}"  # noqa: S608
+            customers = f"SELECT id FROM {changed.format('customers')} UNION {subscribers}"  # noqa: S608
+            sorted_again = derived.refresh(self.con, "main", touched, customers, changes="snapshot_changes")
         if not fresh:
             self.con.execute("DROP TABLE attempt_invoices")
-        self.snapshot.set_state(derived.STATE_NAME, derived.DIGEST)
-        self.snapshot.derived_built = True
+        self.snapshot.derived_written(sorted_again=sorted_again)
         self.con.execute("COMMIT")
 
 
