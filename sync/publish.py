@@ -84,6 +84,19 @@ _ARROW_TYPES = {
 }
 
 
+# DuckDB finds rows by key through the table's index only for a list of constants (bound
+# values count), up to a few thousand; `id IN (SELECT ...)` scans the whole table: on 10M
+# invoices, 3.4 s against 0.07 s for 200 ids.
+ID_CHUNK = 1000
+
+
+def in_chunks(ids: list[str]) -> Iterator[tuple[str, list[str]]]:
+    """`ids` by ID_CHUNK: each chunk with its placeholders ("?, ?, ...") for `id IN (...)`."""
+    for start in range(0, len(ids), ID_CHUNK):
+        chunk = ids[start : start + ID_CHUNK]
+        yield ", ".join("?" * len(chunk)), chunk
+
+
 def _glibc_trim() -> Callable[[int], object]:
     try:
         return ctypes.CDLL("libc.so.6").malloc_trim
@@ -312,11 +325,15 @@ class Snapshot:
             # One statement at a time: a delete and a re-insert of one key in a single
             # transaction trips DuckDB's primary-key check.
             for table in (*BY_ID, *derived_by_id):
-                changed = f"(SELECT id FROM live.snapshot_changes WHERE table_name = '{table}')"  # noqa: S608
-                self.con.execute(f"DELETE FROM main.{table} WHERE id IN {changed}")  # noqa: S608
-                self.con.execute(
-                    f"INSERT INTO main.{table} SELECT * FROM live.{table} WHERE id IN {changed}"  # noqa: S608
-                )
+                changed = self.con.execute(
+                    "SELECT DISTINCT id FROM live.snapshot_changes WHERE table_name = ?", [table]
+                ).fetchall()
+                for marks, ids in in_chunks([row[0] for row in changed]):
+                    self.con.execute(f"DELETE FROM main.{table} WHERE id IN ({marks})", ids)  # noqa: S608
+                    self.con.execute(
+                        f"INSERT INTO main.{table} SELECT * FROM live.{table} WHERE id IN ({marks})",  # noqa: S608
+                        ids,
+                    )
             for table in WHOLE:
                 self.con.execute(f"DELETE FROM main.{table}")  # noqa: S608 -- our table names
                 self.con.execute(f"INSERT INTO main.{table} SELECT * FROM live.{table}")  # noqa: S608
@@ -500,16 +517,24 @@ class Writer:
             batch = pa.Table.from_pylist(list(rows.values()), schema=self._schema(target, rows))
             self.con.register("batch", batch)
             try:
-                verb = "INSERT OR IGNORE" if table == EMBEDDED_PRICES else "INSERT OR REPLACE"
+                verb = "INSERT"
                 if table == "subscription_items":
                     self._drop_removed_items()
                 source = "batch"
-                if table == "payment_methods":
+                if table == EMBEDDED_PRICES:
+                    verb = "INSERT OR IGNORE"
+                elif table == "payment_methods":
                     # Stripe clears a detached method's customer: keep the last one known.
+                    verb = "INSERT OR REPLACE"
                     source = (
                         "(SELECT b.* REPLACE (coalesce(b.customer_id, p.customer_id) AS customer_id) "
                         "FROM batch b LEFT JOIN payment_methods p ON p.id = b.id)"
                     )
+                else:
+                    # Rows are whole: the earlier copy goes first. (INSERT OR REPLACE took 1.5 s
+                    # for 200 rows of 10M invoices, against 0.5 s for this delete by key.)
+                    for marks, ids in in_chunks(list(rows)):
+                        self.con.execute(f"DELETE FROM {target} WHERE id IN ({marks})", ids)  # noqa: S608
                 # Table names come from TABLES, never from input.
                 self.con.execute(f"{verb} INTO {target} BY NAME SELECT * FROM {source}")  # noqa: S608
                 self._changed(target, "SELECT id FROM batch")
