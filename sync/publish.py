@@ -44,15 +44,15 @@ log = logging.getLogger("sync")
 
 SCHEMA = Path(__file__).with_name("schema.sql")
 BATCH_ROWS = 5000
-# DuckDB keeps the primary-key (ART) indexes of the rows a run touches in memory.
-# Index memory of uncheckpointed rows cannot be evicted, so the writer checkpoints
-# every CHECKPOINT_ROWS rows: a backfill into a fresh file then fits in 256 MB
-# however large the account. A run on an earlier state (a copy, or the standby) still
-# needs more: with 256 MB, Writer.finish ran out of memory on a 1M-customer warehouse
-# (10M invoices), although each of its statements alone fits in 256 MB; hence its 1 GB
-# ceiling (README, Operations: Size; issue #17's closing note).
+# DuckDB keeps the parts of the (ART) indexes a run changes in memory until a checkpoint
+# writes them out: that memory cannot be evicted. In a fresh file it grows with the rows
+# written, so the writer checkpoints every CHECKPOINT_ROWS rows; in a large warehouse each
+# key changed loads and pins a path of every index of its table (200 invoices of 10M pinned
+# 150 MB), so it also checkpoints once the indexes hold INDEX_MEMORY: with both, every run
+# fits in 256 MB however large the warehouse (README, Operations: Size).
 CHECKPOINT_ROWS = 100_000
-MEMORY_LIMIT = {"fresh": "256MB", "copy": "1GB"}
+INDEX_MEMORY = 64 * 2**20
+MEMORY_LIMIT = "256MB"
 # sync_state names: this file's identity, and the identity of the file it was built from
 # (absent for a fresh one). A standby may be caught up only from the file built from it.
 SNAPSHOT_ID = "snapshot_id"
@@ -86,8 +86,9 @@ _ARROW_TYPES = {
 
 # DuckDB finds rows by key through the table's index only for a list of constants (bound
 # values count), up to a few thousand; `id IN (SELECT ...)` scans the whole table: on 10M
-# invoices, 3.4 s against 0.07 s for 200 ids.
-ID_CHUNK = 1000
+# invoices, 3.4 s against 0.07 s for 200 ids. Changed keys go 100 at a time: each pins a
+# 256 KB block of every index of its table until the next checkpoint (INDEX_MEMORY).
+ID_CHUNK = 100
 
 
 def in_chunks(ids: list[str]) -> Iterator[tuple[str, list[str]]]:
@@ -95,6 +96,17 @@ def in_chunks(ids: list[str]) -> Iterator[tuple[str, list[str]]]:
     for start in range(0, len(ids), ID_CHUNK):
         chunk = ids[start : start + ID_CHUNK]
         yield ", ".join("?" * len(chunk)), chunk
+
+
+def checkpoint_if_pinned(con: duckdb.DuckDBPyConnection) -> bool:
+    """Checkpoint when the (ART) indexes hold INDEX_MEMORY or more; whether it did."""
+    held = con.execute(
+        "SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory() WHERE tag = 'ART_INDEX'"
+    ).fetchall()[0][0]
+    if held < INDEX_MEMORY:
+        return False
+    con.execute("CHECKPOINT")
+    return True
 
 
 def _glibc_trim() -> Callable[[int], object]:
@@ -235,7 +247,7 @@ class Snapshot:
         self.derived_built = False  # by Writer.finish
         # DuckDB would otherwise cache up to 80% of RAM: a run's memory must not grow
         # with the account. Blocks beyond the limit go to the file or a temp directory.
-        self._config = {"memory_limit": MEMORY_LIMIT["fresh" if fresh else "copy"]}
+        self._config = {"memory_limit": MEMORY_LIMIT}
         try:
             if data and not fresh and db.exists() and self._from_standby():
                 self.source = "standby"
@@ -330,10 +342,12 @@ class Snapshot:
                 ).fetchall()
                 for marks, ids in in_chunks([row[0] for row in changed]):
                     self.con.execute(f"DELETE FROM main.{table} WHERE id IN ({marks})", ids)  # noqa: S608
+                    checkpoint_if_pinned(self.con)
                     self.con.execute(
                         f"INSERT INTO main.{table} SELECT * FROM live.{table} WHERE id IN ({marks})",  # noqa: S608
                         ids,
                     )
+                    checkpoint_if_pinned(self.con)
             for table in WHOLE:
                 self.con.execute(f"DELETE FROM main.{table}")  # noqa: S608 -- our table names
                 self.con.execute(f"INSERT INTO main.{table} SELECT * FROM live.{table}")  # noqa: S608
@@ -530,11 +544,15 @@ class Writer:
                         "(SELECT b.* REPLACE (coalesce(b.customer_id, p.customer_id) AS customer_id) "
                         "FROM batch b LEFT JOIN payment_methods p ON p.id = b.id)"
                     )
+                elif self.snapshot.fresh:
+                    verb = "INSERT OR REPLACE"
                 else:
                     # Rows are whole: the earlier copy goes first. (INSERT OR REPLACE took 1.5 s
-                    # for 200 rows of 10M invoices, against 0.5 s for this delete by key.)
+                    # for 200 rows of 10M invoices, against 0.2 s for this delete by key.)
                     for marks, ids in in_chunks(list(rows)):
                         self.con.execute(f"DELETE FROM {target} WHERE id IN ({marks})", ids)  # noqa: S608
+                        if checkpoint_if_pinned(self.con):
+                            self.since_checkpoint = 0
                 # Table names come from TABLES, never from input.
                 self.con.execute(f"{verb} INTO {target} BY NAME SELECT * FROM {source}")  # noqa: S608
                 self._changed(target, "SELECT id FROM batch")
@@ -545,10 +563,15 @@ class Writer:
             rows.clear()
         self.since_checkpoint += self.buffered
         self.buffered = 0
+        self._checkpoint_when_due()
+        _return_freed_memory()
+
+    def _checkpoint_when_due(self) -> None:
         if self.since_checkpoint >= CHECKPOINT_ROWS:
             self.con.execute("CHECKPOINT")
             self.since_checkpoint = 0
-        _return_freed_memory()
+        elif checkpoint_if_pinned(self.con):
+            self.since_checkpoint = 0
 
     def _schema(self, table: str, rows: dict[str, dict[str, Any]]) -> pa.Schema:
         full = self.snapshot.arrow_schemas[table]
