@@ -44,15 +44,15 @@ log = logging.getLogger("sync")
 
 SCHEMA = Path(__file__).with_name("schema.sql")
 BATCH_ROWS = 5000
-# DuckDB keeps the primary-key (ART) indexes of the rows a run touches in memory.
-# Index memory of uncheckpointed rows cannot be evicted, so the writer checkpoints
-# every CHECKPOINT_ROWS rows: a backfill into a fresh file then fits in 256 MB
-# however large the account. A run on an earlier state (a copy, or the standby) still
-# needs more: with 256 MB, Writer.finish ran out of memory on a 1M-customer warehouse
-# (10M invoices), although each of its statements alone fits in 256 MB; hence its 1 GB
-# ceiling (README, Operations: Size; issue #17's closing note).
+# DuckDB keeps the parts of the (ART) indexes a run changes in memory until a checkpoint
+# writes them out: that memory cannot be evicted. In a fresh file it grows with the rows
+# written, so the writer checkpoints every CHECKPOINT_ROWS rows; in a large warehouse each
+# key changed loads and pins a path of every index of its table (200 invoices of 10M pinned
+# 150 MB), so it also checkpoints once the indexes hold INDEX_MEMORY: with both, every run
+# fits in 256 MB however large the warehouse (README, Operations: Size).
 CHECKPOINT_ROWS = 100_000
-MEMORY_LIMIT = {"fresh": "256MB", "copy": "1GB"}
+INDEX_MEMORY = 64 * 2**20
+MEMORY_LIMIT = "256MB"
 # sync_state names: this file's identity, and the identity of the file it was built from
 # (absent for a fresh one). A standby may be caught up only from the file built from it.
 SNAPSHOT_ID = "snapshot_id"
@@ -82,6 +82,31 @@ _ARROW_TYPES = {
     "TIMESTAMP": pa.timestamp("s"),  # Stripe's unix seconds go in as they are
     "VARCHAR[]": pa.list_(pa.string()),
 }
+
+
+# DuckDB finds rows by key through the table's index only for a list of constants (bound
+# values count), up to a few thousand; `id IN (SELECT ...)` scans the whole table: on 10M
+# invoices, 3.4 s against 0.07 s for 200 ids. Changed keys go 100 at a time: each pins a
+# 256 KB block of every index of its table until the next checkpoint (INDEX_MEMORY).
+ID_CHUNK = 100
+
+
+def in_chunks(ids: list[str]) -> Iterator[tuple[str, list[str]]]:
+    """`ids` by ID_CHUNK: each chunk with its placeholders ("?, ?, ...") for `id IN (...)`."""
+    for start in range(0, len(ids), ID_CHUNK):
+        chunk = ids[start : start + ID_CHUNK]
+        yield ", ".join("?" * len(chunk)), chunk
+
+
+def checkpoint_if_pinned(con: duckdb.DuckDBPyConnection) -> bool:
+    """Checkpoint when the (ART) indexes hold INDEX_MEMORY or more; whether it did."""
+    held = con.execute(
+        "SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory() WHERE tag = 'ART_INDEX'"
+    ).fetchall()[0][0]
+    if held < INDEX_MEMORY:
+        return False
+    con.execute("CHECKPOINT")
+    return True
 
 
 def _glibc_trim() -> Callable[[int], object]:
@@ -222,7 +247,7 @@ class Snapshot:
         self.derived_built = False  # by Writer.finish
         # DuckDB would otherwise cache up to 80% of RAM: a run's memory must not grow
         # with the account. Blocks beyond the limit go to the file or a temp directory.
-        self._config = {"memory_limit": MEMORY_LIMIT["fresh" if fresh else "copy"]}
+        self._config = {"memory_limit": MEMORY_LIMIT}
         try:
             if data and not fresh and db.exists() and self._from_standby():
                 self.source = "standby"
@@ -256,7 +281,8 @@ class Snapshot:
         self.con.execute("DELETE FROM sync_state WHERE name = ?", [BUILT_FROM])
         if found and not self.fresh:
             self.set_state(BUILT_FROM, found[0])
-        self.set_state(SNAPSHOT_ID, uuid.uuid4().hex)
+        self.id = uuid.uuid4().hex
+        self.set_state(SNAPSHOT_ID, self.id)
 
     # --- the standby ----------------------------------------------------------------
 
@@ -296,22 +322,37 @@ class Snapshot:
             wanted = self.con.execute(state.format("live"), [BUILT_FROM]).fetchone()
             if mine is None or wanted is None or mine != wanted:
                 return False
+            # The derived tables by id too, when both files' were built by the same code (the
+            # live file's run then listed the rows it refreshed); otherwise they are built
+            # again (Writer.finish). A search table the live file's run sorted again is copied.
+            marks = (derived.STATE_NAME, derived.SORTED_STATE)
+            main, live = (
+                [self.con.execute(state.format(c), [m]).fetchone() for m in marks] for c in ("main", "live")
+            )
+            same_code = main[0] is not None and main[0] == live[0]
+            same_order = same_code and main[1] == live[1]
+            if same_code and not same_order:
+                derived.copy_search(self.con, "main", "live.main")
+            derived_by_id = (derived.DUNNING_TABLE, derived.SEARCH_TABLE)[: same_code + same_order]
             # One statement at a time: a delete and a re-insert of one key in a single
             # transaction trips DuckDB's primary-key check.
-            for table in BY_ID:
-                changed = f"(SELECT id FROM live.snapshot_changes WHERE table_name = '{table}')"  # noqa: S608
-                self.con.execute(f"DELETE FROM main.{table} WHERE id IN {changed}")  # noqa: S608
-                self.con.execute(
-                    f"INSERT INTO main.{table} SELECT * FROM live.{table} WHERE id IN {changed}"  # noqa: S608
-                )
+            for table in (*BY_ID, *derived_by_id):
+                changed = self.con.execute(
+                    "SELECT DISTINCT id FROM live.snapshot_changes WHERE table_name = ?", [table]
+                ).fetchall()
+                for marks, ids in in_chunks([row[0] for row in changed]):
+                    self.con.execute(f"DELETE FROM main.{table} WHERE id IN ({marks})", ids)  # noqa: S608
+                    checkpoint_if_pinned(self.con)
+                    self.con.execute(
+                        f"INSERT INTO main.{table} SELECT * FROM live.{table} WHERE id IN ({marks})",  # noqa: S608
+                        ids,
+                    )
+                    checkpoint_if_pinned(self.con)
             for table in WHOLE:
                 self.con.execute(f"DELETE FROM main.{table}")  # noqa: S608 -- our table names
                 self.con.execute(f"INSERT INTO main.{table} SELECT * FROM live.{table}")  # noqa: S608
-            # The invoices in dunning are few: copied whole. The search table is rebuilt
-            # before publication (Writer.finish, or publish).
-            self.con.execute(
-                f"CREATE OR REPLACE TABLE main.{derived.DUNNING_TABLE} AS FROM live.{derived.DUNNING_TABLE}"
-            )
+            if not same_code:
+                self.con.execute("DELETE FROM main.sync_state WHERE name = ?", [derived.STATE_NAME])
             return True
         finally:
             self.con.execute("DETACH live")
@@ -341,6 +382,14 @@ class Snapshot:
         return {table: pa.schema(f) for table, f in fields.items()}
 
     # --- state and history ------------------------------------------------------------
+
+    def derived_written(self, *, sorted_again: bool) -> None:
+        """Record that the derived tables are this code's, and whether the search table was
+        written whole, in order (the next run's catch-up then copies it whole)."""
+        self.set_state(derived.STATE_NAME, derived.DIGEST)
+        if sorted_again:
+            self.set_state(derived.SORTED_STATE, self.id)
+        self.derived_built = True
 
     def set_state(self, name: str, value: str) -> None:
         self.con.execute(
@@ -417,9 +466,9 @@ class Snapshot:
     def publish(self) -> None:
         """Rename the finished snapshot over the live file (the path the run resolved:
         a symlink to the warehouse stays a symlink); the file it replaces becomes the standby."""
-        if self.source == "standby" and not self.derived_built:  # it holds the previous ones
+        if self.source == "standby" and not (self.derived_built or self.derived_current):
             derived.build(self.con, "main")
-            self.set_state(derived.STATE_NAME, derived.DIGEST)
+            self.derived_written(sorted_again=True)
         self.con.execute("CHECKPOINT")
         self.con.close()
         with self.path.open("rb") as handle:
@@ -482,16 +531,28 @@ class Writer:
             batch = pa.Table.from_pylist(list(rows.values()), schema=self._schema(target, rows))
             self.con.register("batch", batch)
             try:
-                verb = "INSERT OR IGNORE" if table == EMBEDDED_PRICES else "INSERT OR REPLACE"
+                verb = "INSERT"
                 if table == "subscription_items":
                     self._drop_removed_items()
                 source = "batch"
-                if table == "payment_methods":
+                if table == EMBEDDED_PRICES:
+                    verb = "INSERT OR IGNORE"
+                elif table == "payment_methods":
                     # Stripe clears a detached method's customer: keep the last one known.
+                    verb = "INSERT OR REPLACE"
                     source = (
                         "(SELECT b.* REPLACE (coalesce(b.customer_id, p.customer_id) AS customer_id) "
                         "FROM batch b LEFT JOIN payment_methods p ON p.id = b.id)"
                     )
+                elif self.snapshot.fresh:
+                    verb = "INSERT OR REPLACE"
+                else:
+                    # Rows are whole: the earlier copy goes first. (INSERT OR REPLACE took 1.5 s
+                    # for 200 rows of 10M invoices, against 0.2 s for this delete by key.)
+                    for marks, ids in in_chunks(list(rows)):
+                        self.con.execute(f"DELETE FROM {target} WHERE id IN ({marks})", ids)  # noqa: S608
+                        if checkpoint_if_pinned(self.con):
+                            self.since_checkpoint = 0
                 # Table names come from TABLES, never from input.
                 self.con.execute(f"{verb} INTO {target} BY NAME SELECT * FROM {source}")  # noqa: S608
                 self._changed(target, "SELECT id FROM batch")
@@ -502,10 +563,15 @@ class Writer:
             rows.clear()
         self.since_checkpoint += self.buffered
         self.buffered = 0
+        self._checkpoint_when_due()
+        _return_freed_memory()
+
+    def _checkpoint_when_due(self) -> None:
         if self.since_checkpoint >= CHECKPOINT_ROWS:
             self.con.execute("CHECKPOINT")
             self.since_checkpoint = 0
-        _return_freed_memory()
+        elif checkpoint_if_pinned(self.con):
+            self.since_checkpoint = 0
 
     def _schema(self, table: str, rows: dict[str, dict[str, Any]]) -> pa.Schema:
         full = self.snapshot.arrow_schemas[table]
@@ -693,13 +759,16 @@ class Writer:
         self.con.execute("DROP TABLE missing_customers")
         if fresh or not self.snapshot.derived_current:
             derived.build(self.con, "main")
+            sorted_again = True
         else:
             touched = f"SELECT id FROM {invoices} UNION SELECT id FROM attempt_invoices"  # noqa: S608
-            derived.refresh(self.con, "main", touched)
+            # A customer's search row shows their record and their subscriptions' statuses.
+            subscribers = f"SELECT customer_id FROM subscriptions WHERE {subscriptions_written}"  # noqa: S608
+            customers = f"SELECT id FROM {changed.format('customers')} UNION {subscribers}"  # noqa: S608
+            sorted_again = derived.refresh(self.con, "main", touched, customers, changes="snapshot_changes")
         if not fresh:
             self.con.execute("DROP TABLE attempt_invoices")
-        self.snapshot.set_state(derived.STATE_NAME, derived.DIGEST)
-        self.snapshot.derived_built = True
+        self.snapshot.derived_written(sorted_again=sorted_again)
         self.con.execute("COMMIT")
 
 

@@ -8,9 +8,9 @@ bound parameter.
 Speed: substring search cannot use an index, so each snapshot connection builds
 `memory.customer_search` once (see console/warehouse/snapshots.py: the sync's table, or built
 from warehouse_views/derived.py): one pre-folded search key per customer plus the filter
-columns, in the order results are shown. A search is
-then a single scan of an in-memory column (about 10 ms on a million customers). The
-customer page's queries go through indexes on customer_id (sync/schema.sql); each
+columns, in the order results are shown (derived.py: but for the few rows the sync appended
+since). A search is then a single scan of an in-memory column (about 10 ms on a million
+customers). The customer page's queries go through indexes on customer_id (sync/schema.sql); each
 first narrows to the customer's rows in a MATERIALIZED step, because DuckDB skips the
 index when a top-N sort sits directly on the filtered scan, and names its columns: with
 `SELECT *` the payment-attempt lookup was ten times slower.
@@ -33,6 +33,7 @@ from console.rules.dunning import invoices_in_dunning
 from console.rules.mrr import subscription_mrr, why_no_mrr
 from console.warehouse.dunning_queue import DUNNING_TABLE
 from console.warehouse.payment_methods import card_of
+from warehouse_views.derived import SEARCH_ORDER
 from warehouse_views.derived import STATUS_BIT as _STATUS_BIT
 from warehouse_views.derived import SUBSCRIPTION_STATUSES as SUBSCRIPTION_STATUSES  # the page's filter
 
@@ -155,19 +156,23 @@ def search_customers(
         where.append("currency = ?")
         params.append(currency.lower())
     condition = " AND ".join(where) or "true"
-    # One scan finds the matches (up to the cap) for both the count and the page; the page's
-    # rows are then read by position, which the table is sorted by. `condition` holds only
-    # the constant fragments above; every value is a parameter.
+    # The first matches in the order shown, up to the cap, for both the count and the page: the
+    # table holds the customers in that order, then the rows the sync appended since (few):
+    # the scan of the ordered rows stops at the cap, the appended ones are all read.
+    # `condition` holds only the constant fragments above; every value is a parameter.
     sql = f"""
         WITH hits AS MATERIALIZED (
-            SELECT position FROM memory.customer_search WHERE {condition} LIMIT ?
-        ), shown AS (SELECT position FROM hits ORDER BY position LIMIT ? OFFSET ?)
-        SELECT (SELECT count(*) FROM hits), {_SHOWN} FROM memory.customer_search
-        WHERE position IN (SELECT position FROM shown) ORDER BY position
+            FROM (
+                (SELECT {_SHOWN} FROM memory.customer_search WHERE NOT appended AND {condition} LIMIT ?)
+                UNION ALL (SELECT {_SHOWN} FROM memory.customer_search WHERE appended AND {condition})
+            ) ORDER BY {SEARCH_ORDER} LIMIT ?
+        )
+        SELECT (SELECT count(*) FROM hits), * FROM hits ORDER BY {SEARCH_ORDER} LIMIT ? OFFSET ?
     """  # noqa: S608
     page = max(1, page)
     while True:
-        rows = con.execute(sql, [*params, COUNT_CAP + 1, page_size, (page - 1) * page_size]).fetchall()
+        hits = [*params, COUNT_CAP + 1, *params, COUNT_CAP + 1]
+        rows = con.execute(sql, [*hits, page_size, (page - 1) * page_size]).fetchall()
         if rows or page == 1:
             break
         page = 1  # a page past the end (the list got shorter): start again
