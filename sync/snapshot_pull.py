@@ -38,7 +38,7 @@ from settings import SettingsError, load_settings
 from settings.command_line import BAD_INPUT, OneLineParser, file_path, file_path_problem
 from sync.__main__ import parse_interval
 from sync.job import BadConfiguration
-from sync.publish import SNAPSHOT_ID, is_damage
+from sync.publish import is_damage, read_snapshot_id
 from sync.snapshot_server import DIGEST_HEADER, SNAPSHOT_PATH, snapshot_token
 
 log = logging.getLogger("sync.snapshot_pull")
@@ -98,13 +98,12 @@ def local_snapshot_id(db: Path) -> str | None:
         return None
     try:
         with duckdb.connect(str(db), read_only=True) as con:
-            found = con.execute("SELECT value FROM sync_state WHERE name = ?", [SNAPSHOT_ID]).fetchone()
+            return read_snapshot_id(con)
     except duckdb.Error as exc:
         log.warning(
             "the local warehouse cannot be read, fetching it whole: %s", " ".join(str(exc).split())[:200]
         )
         return None
-    return found[0] if found else None
 
 
 def pull(origin: Source, db: Path, token: str) -> str | None:
@@ -200,14 +199,14 @@ def _download(answer: http.client.HTTPResponse, partial: Path, size: int, digest
         os.close(fd)
 
 
-def _check_warehouse(partial: Path, snapshot_id: str) -> None:
+def _check_warehouse(partial: Path, announced: str) -> None:
     try:
         with duckdb.connect(str(partial), read_only=True) as con:
-            found = con.execute("SELECT value FROM sync_state WHERE name = ?", [SNAPSHOT_ID]).fetchone()
+            found = read_snapshot_id(con)
     except duckdb.Error as exc:
         what = "not a readable DuckDB warehouse" if is_damage(exc) else " ".join(str(exc).split())[:200]
         raise PullFailed(f"the downloaded file is {what}: not used") from None
-    if found != (snapshot_id,):
+    if found != announced:
         raise PullFailed("the downloaded warehouse is not the snapshot the server announced: not used")
 
 

@@ -38,7 +38,7 @@ import duckdb
 from settings import Settings, SettingsError, load_settings
 from settings.command_line import BAD_INPUT, OneLineParser, file_path, file_path_problem, host_port
 from sync.job import BadConfiguration
-from sync.publish import SNAPSHOT_ID
+from sync.publish import read_snapshot_id
 from warehouse_views.holding import held
 
 log = logging.getLogger("sync.snapshot_server")
@@ -134,10 +134,10 @@ class SnapshotServer:
 
 
 def _snapshot_id(con: duckdb.DuckDBPyConnection) -> str:
-    found = con.execute("SELECT value FROM sync_state WHERE name = ?", [SNAPSHOT_ID]).fetchone()
+    found = read_snapshot_id(con)
     if found is None:
         raise duckdb.InvalidInputException("the warehouse has no snapshot id (published by an older sync)")
-    return found[0]
+    return found
 
 
 class _Requests(BaseHTTPRequestHandler):
